@@ -1,0 +1,1 @@
+"""Subcommands of the ``propagate`` command line, one module each."""

@@ -1,0 +1,51 @@
+"""Atomic file writes: write to a temporary file beside the target, then rename over it."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` so that readers see either the old file or the new one.
+
+    The temporary file lives in the target's folder because ``os.replace`` is atomic only
+    within one file system.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` as UTF-8 to ``path`` atomically."""
+    return write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_json_atomic(path: str | os.PathLike, obj) -> Path:
+    """Write ``obj`` as indented JSON to ``path`` atomically."""
+    return write_text_atomic(path, json.dumps(obj, indent=2) + "\n")
+
+
+def append_jsonl(path: str | os.PathLike, records) -> Path:
+    """Append one JSON object per line to ``path``, rewriting the file atomically.
+
+    Rewriting keeps every line whole even if the process dies mid-write; the logs this
+    serves are small (one line per epoch or per monitored step).
+    """
+    path = Path(path)
+    old = path.read_bytes() if path.exists() else b""
+    new = "".join(json.dumps(record) + "\n" for record in records).encode("utf-8")
+    return write_bytes_atomic(path, old + new)
