@@ -1,0 +1,190 @@
+"""The entry point of uncertainty propagation: model and inputs in, an
+:class:`~propagate.uncertainty.result.UncertaintyResult` out, by first order, second order
+or Monte Carlo."""
+
+from __future__ import annotations
+
+import logging
+
+from propagate.errors import QuantityError
+from propagate.uncertainty.budget import check_level
+from propagate.uncertainty.correlation import correlation_from_covariance
+from propagate.uncertainty.inputs import InputSet, collect_inputs
+from propagate.uncertainty.linear import first_order
+from propagate.uncertainty.model import Model, as_graph
+from propagate.uncertainty.montecarlo import (
+    DEFAULT_CHUNK_SIZE,
+    run_monte_carlo,
+    validate_first_order,
+)
+from propagate.uncertainty.result import OutputResult, UncertaintyResult
+from propagate.uncertainty.second_order import second_order
+
+logger = logging.getLogger(__name__)
+
+METHODS = ("linear", "second-order", "monte-carlo")
+
+# JCGM 101:2008, 7.2.1 suggests 10**6 draws for a 95 % interval; the library default is
+# smaller so that a call stays well under a second for small models. Pass samples=10**6
+# for results to two significant digits.
+DEFAULT_SAMPLES = 200_000
+
+
+def propagate_uncertainty(
+    model,
+    inputs,
+    correlations=None,
+    method: str = "linear",
+    level: float = 0.95,
+    *,
+    covariance=None,
+    outputs=None,
+    samples: int = DEFAULT_SAMPLES,
+    seed: int | None = None,
+    digits: int = 2,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    progress: bool | None = None,
+) -> UncertaintyResult:
+    """Propagate the uncertainty of the inputs through a measurement model.
+
+    Parameters
+    ----------
+    model : Graph, dict, list of str or str
+        The measurement model: a :class:`propagate.symbolic.Graph`, a dict name ->
+        expression text, ``"name = expr"`` texts, or one expression (output ``y``).
+    inputs : dict
+        Input name -> :class:`Quantity`, ``(value, std)``, text such as ``"4.9990(32)"``
+        or ``"4.9990±0.0032"``, an ``uncertainties`` UFloat (its correlations with other
+        UFloat inputs are kept), or a plain number (exact). Every input of the model needs
+        one; extra entries are ignored.
+    correlations : dict or array_like, optional
+        ``{("V", "I"): -0.36}`` pairs, or a correlation matrix in the order of ``inputs``.
+    method : {"linear", "second-order", "monte-carlo"}
+        First order (JCGM 100 5.1, 5.2), second order for independent normal inputs
+        (JCGM 100 5.1.2 note), or Monte Carlo (JCGM 101).
+    level : float
+        Coverage probability of the intervals, e.g. 0.95.
+    covariance : array_like, optional
+        A covariance matrix in the order of ``inputs``, instead of ``correlations``.
+    outputs : sequence of str, optional
+        Nodes to report; by default those no other node uses.
+    samples, seed, chunk_size, progress
+        Monte Carlo draws, Generator seed, draws per vectorised call, progress bar.
+    digits : int
+        Significant digits of u(y) that set the tolerance of the Monte Carlo check of the
+        first-order interval (JCGM 101 8.2).
+
+    Returns
+    -------
+    UncertaintyResult
+        Index it by output name. For Monte Carlo, ``value`` and ``std`` are the mean and
+        standard deviation of the draws, ``interval`` is the probabilistically symmetric
+        coverage interval, ``expanded`` its half-width and ``k = expanded / std``;
+        ``details`` holds ``shortest_interval``, the ``first_order`` result and the
+        ``validation`` of the first-order interval. The budget is always the first-order
+        budget at the estimates.
+
+    Raises
+    ------
+    ParseError, GraphError
+        For an invalid model.
+    QuantityError, CovarianceError
+        For invalid inputs, correlations, level, method or sample count.
+
+    Examples
+    --------
+    >>> result = propagate_uncertainty("V/I", {"V": "5.000(10)", "I": (0.02, 0.0001)})
+    >>> print(result["y"])
+    y = 250.0 ± 1.8
+    """
+    level = check_level(level)
+    if method not in METHODS:
+        raise QuantityError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
+    model = Model(as_graph(model), outputs)
+    given = collect_inputs(inputs, correlations, covariance)
+    unused = [name for name in given.names if name not in model.inputs]
+    if unused:
+        logger.info("inputs not used by the model: %s", ", ".join(unused))
+    selected = given.select(model.inputs)
+
+    values = selected.values
+    output_values = model.values(*values)
+    jacobian = model.jacobian(*values)
+    common = (
+        selected.names,
+        values,
+        selected.stds,
+        selected.dofs,
+        selected.correlation,
+        model.outputs,
+        output_values,
+        jacobian,
+    )
+
+    if method == "linear":
+        return first_order(*common, level=level)
+    if method == "second-order":
+        hessians, third = model.second_derivatives(*values)
+        return second_order(
+            *common, hessians, third, level=level, distributions=selected.distributions
+        )
+
+    linear = first_order(*common, level=level)
+    summary = run_monte_carlo(
+        model.value_function(),
+        model.outputs,
+        selected.quantities,
+        selected.correlation,
+        samples,
+        level=level,
+        seed=seed,
+        chunk_size=chunk_size,
+        progress=progress,
+    )
+    return _monte_carlo_result(linear, summary, level, digits, seed)
+
+
+def _monte_carlo_result(linear, summary, level, digits, seed) -> UncertaintyResult:
+    outputs = []
+    for a, first in enumerate(linear.outputs):
+        low, high = summary.symmetric[a]
+        std = float(summary.stds[a])
+        expanded = float(high - low) / 2.0
+        details = {
+            "symmetric_interval": [float(low), float(high)],
+            "shortest_interval": [float(x) for x in summary.shortest[a]],
+            "first_order": {
+                "value": first.value,
+                "std": first.std,
+                "k": first.k,
+                "expanded": first.expanded,
+                "interval": list(first.interval),
+            },
+            "validation": validate_first_order(
+                first.value, first.expanded, first.std, (low, high), digits
+            ),
+        }
+        outputs.append(
+            OutputResult(
+                name=first.name,
+                value=float(summary.means[a]),
+                std=std,
+                dof=float("inf"),
+                k=expanded / std if std > 0 else first.k,
+                expanded=expanded,
+                interval=(float(low), float(high)),
+                level=level,
+                budget=first.budget,
+                details=details,
+            )
+        )
+    return UncertaintyResult(
+        method="monte-carlo",
+        outputs=tuple(outputs),
+        covariance=summary.covariance,
+        correlation=correlation_from_covariance(summary.covariance),
+        details={"samples": summary.samples, "seed": seed},
+    )
+
+
+__all__ = ["METHODS", "DEFAULT_SAMPLES", "InputSet", "propagate_uncertainty"]
