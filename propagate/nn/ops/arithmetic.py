@@ -1,0 +1,172 @@
+"""Elementwise arithmetic primitives: + - * / ** neg exp log sqrt abs.
+
+Binary primitives broadcast like NumPy; their VJPs reduce the broadcast axes with
+:func:`~propagate.nn.autograd.unbroadcast`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from propagate.nn.autograd import Primitive, register, unbroadcast
+
+
+@register
+class Add(Primitive):
+    name = "add"
+
+    @staticmethod
+    def forward(a, b):
+        return a + b, (a.shape, a.dtype, b.shape, b.dtype)
+
+    @staticmethod
+    def vjp(g, ctx, needs):
+        a_shape, a_dtype, b_shape, b_dtype = ctx
+        return (
+            unbroadcast(g, a_shape, a_dtype) if needs[0] else None,
+            unbroadcast(g, b_shape, b_dtype) if needs[1] else None,
+        )
+
+
+@register
+class Sub(Primitive):
+    name = "sub"
+
+    @staticmethod
+    def forward(a, b):
+        return a - b, (a.shape, a.dtype, b.shape, b.dtype)
+
+    @staticmethod
+    def vjp(g, ctx, needs):
+        a_shape, a_dtype, b_shape, b_dtype = ctx
+        return (
+            unbroadcast(g, a_shape, a_dtype) if needs[0] else None,
+            unbroadcast(-g, b_shape, b_dtype) if needs[1] else None,
+        )
+
+
+@register
+class Mul(Primitive):
+    name = "mul"
+
+    @staticmethod
+    def forward(a, b):
+        return a * b, (a, b)
+
+    @staticmethod
+    def vjp(g, ctx, needs):
+        a, b = ctx
+        return (
+            unbroadcast(g * b, a.shape, a.dtype) if needs[0] else None,
+            unbroadcast(g * a, b.shape, b.dtype) if needs[1] else None,
+        )
+
+
+@register
+class Div(Primitive):
+    name = "div"
+
+    @staticmethod
+    def forward(a, b):
+        return a / b, (a, b)
+
+    @staticmethod
+    def vjp(g, ctx, needs):
+        a, b = ctx
+        return (
+            unbroadcast(g / b, a.shape, a.dtype) if needs[0] else None,
+            unbroadcast(-g * a / (b * b), b.shape, b.dtype) if needs[1] else None,
+        )
+
+
+@register
+class Pow(Primitive):
+    name = "pow"
+
+    @staticmethod
+    def forward(a, b):
+        out = a**b
+        return out, (a, b, out)
+
+    @staticmethod
+    def vjp(g, ctx, needs):
+        a, b, out = ctx
+        grad_a = grad_b = None
+        if needs[0]:
+            grad_a = unbroadcast(g * b * a ** (b - 1), a.shape, a.dtype)
+        if needs[1]:
+            # d(a**b)/db = a**b * log(a). At a = 0 the limit of a**b * log(a) is 0 for b > 0,
+            # so the zero base contributes 0 instead of 0 * (-inf) = NaN (as PyTorch does).
+            with np.errstate(divide="ignore", invalid="ignore"):
+                local = np.where(a == 0, 0, out * np.log(a))
+            grad_b = unbroadcast(g * local, b.shape, b.dtype)
+        return grad_a, grad_b
+
+
+@register
+class Neg(Primitive):
+    name = "neg"
+
+    @staticmethod
+    def forward(a):
+        return -a, None
+
+    @staticmethod
+    def vjp(g, ctx, needs):
+        return (-g,)
+
+
+@register
+class Exp(Primitive):
+    name = "exp"
+
+    @staticmethod
+    def forward(a):
+        out = np.exp(a)
+        return out, out
+
+    @staticmethod
+    def vjp(g, out, needs):
+        return (g * out,)
+
+
+@register
+class Log(Primitive):
+    name = "log"
+
+    @staticmethod
+    def forward(a):
+        return np.log(a), a
+
+    @staticmethod
+    def vjp(g, a, needs):
+        return (g / a,)
+
+
+@register
+class Sqrt(Primitive):
+    name = "sqrt"
+
+    @staticmethod
+    def forward(a):
+        out = np.sqrt(a)
+        return out, out
+
+    @staticmethod
+    def vjp(g, out, needs):
+        return (g / (2 * out),)
+
+
+@register
+class Abs(Primitive):
+    """Absolute value; its derivative at 0 is taken as sign(0) = 0."""
+
+    name = "abs"
+
+    @staticmethod
+    def forward(a):
+        return np.abs(a), a
+
+    @staticmethod
+    def vjp(g, a, needs):
+        return (g * np.sign(a),)

@@ -1,0 +1,94 @@
+"""Shape primitives: reshape, transpose, indexing, concatenate and stack."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from propagate.errors import ShapeError
+from propagate.nn.autograd import Primitive, register
+
+
+@register
+class Reshape(Primitive):
+    name = "reshape"
+
+    @staticmethod
+    def forward(a, shape):
+        try:
+            return a.reshape(shape), a.shape
+        except ValueError:
+            raise ShapeError(
+                f"cannot reshape a tensor of shape {a.shape} ({a.size} elements) into {shape}"
+            ) from None
+
+    @staticmethod
+    def vjp(g, shape, needs):
+        return (g.reshape(shape),)
+
+
+@register
+class Transpose(Primitive):
+    """Permute axes; ``axes=None`` reverses them, as ``numpy.transpose`` does."""
+
+    name = "transpose"
+
+    @staticmethod
+    def forward(a, axes=None):
+        return np.transpose(a, axes), axes
+
+    @staticmethod
+    def vjp(g, axes, needs):
+        inverse = None if axes is None else np.argsort(axes)
+        return (np.transpose(g, inverse),)
+
+
+@register
+class GetItem(Primitive):
+    """Basic and integer-array indexing. The VJP scatters with ``np.add.at``, so an entry
+    selected several times receives the sum of its adjoints."""
+
+    name = "getitem"
+
+    @staticmethod
+    def forward(a, index):
+        return a[index], (a.shape, a.dtype, index)
+
+    @staticmethod
+    def vjp(g, ctx, needs):
+        shape, dtype, index = ctx
+        grad = np.zeros(shape, dtype=dtype)
+        np.add.at(grad, index, g)
+        return (grad,)
+
+
+@register
+class Concatenate(Primitive):
+    name = "concatenate"
+
+    @staticmethod
+    def forward(*arrays, axis=0):
+        out = np.concatenate(arrays, axis=axis)
+        sizes = [a.shape[axis] for a in arrays]
+        return out, (axis, np.cumsum(sizes)[:-1], [a.dtype for a in arrays])
+
+    @staticmethod
+    def vjp(g, ctx, needs):
+        axis, splits, dtypes = ctx
+        pieces = np.split(g, splits, axis=axis)
+        return tuple(p.astype(d, copy=False) for p, d in zip(pieces, dtypes, strict=True))
+
+
+@register
+class Stack(Primitive):
+    name = "stack"
+
+    @staticmethod
+    def forward(*arrays, axis=0):
+        out = np.stack(arrays, axis=axis)
+        return out, (axis, [a.dtype for a in arrays])
+
+    @staticmethod
+    def vjp(g, ctx, needs):
+        axis, dtypes = ctx
+        pieces = np.moveaxis(g, axis, 0)
+        return tuple(p.astype(d, copy=False) for p, d in zip(pieces, dtypes, strict=True))
