@@ -144,24 +144,42 @@ def _share_function(variance: float):
     return lambda term: 0.0
 
 
-def welch_satterthwaite(variance: float, contributions: np.ndarray, dofs: np.ndarray) -> float:
-    """Return the effective degrees of freedom ν_eff = u_c⁴ / Σ (c_i u_i)⁴ / ν_i
-    (JCGM 100:2008, G.4.1, equation G.2b).
+def welch_satterthwaite(
+    contributions: np.ndarray, dofs: np.ndarray, exact_variance: float = 0.0
+) -> float:
+    """Return the effective degrees of freedom by the Welch-Satterthwaite formula
+    ν_eff = u⁴ / Σ (c_i u_i)⁴ / ν_i (JCGM 100:2008, G.4.1, equation G.2b).
 
-    ``variance`` is the output variance u_c² with every term included (correlation and
-    second-order terms too); ``contributions`` are the |c_i| u(x_i). Inputs with infinite
-    degrees of freedom add nothing to the denominator, so the result is infinite when all
-    of them are exact or when u_c is 0.
+    Parameters
+    ----------
+    contributions : numpy.ndarray
+        The first-order contributions |c_i| u(x_i).
+    dofs : numpy.ndarray
+        Their degrees of freedom ν_i; infinite ones add nothing to the denominator.
+    exact_variance : float
+        Further variance with infinite degrees of freedom (second-order terms).
 
-    NOTE: the GUM gives the Welch-Satterthwaite formula for independent inputs only. With
-    correlated inputs this applies it unchanged, with the correlated u_c² in the
-    numerator, which is the usual practice (Willink, Metrologia 44 (2007) 340, derives a
-    version for correlated inputs that this does not implement).
+    Returns
+    -------
+    float
+        ν_eff, infinite when no contribution with finite degrees of freedom is non-zero.
+
+    Notes
+    -----
+    The GUM states the formula for independent inputs. For correlated inputs this applies
+    it to the uncorrelated terms: u² = Σ (c_i u_i)² + ``exact_variance``, leaving out the
+    correlation terms 2 c_i c_j u_i u_j r_ij. With the correlated u_c² in the numerator
+    instead, strong negative correlations make ν_eff fall far below every ν_i (0.13 for R
+    in GUM H.2, where every ν_i is 4), which no input supports. Willink (Metrologia 44
+    (2007) 340) derives a formula for correlated inputs that this does not implement.
     """
+    contributions = np.abs(np.asarray(contributions, dtype=np.float64))
+    dofs = np.asarray(dofs, dtype=np.float64)
     finite = np.isfinite(dofs)
     denominator = float(np.sum(contributions[finite] ** 4 / dofs[finite]))
-    if variance <= 0 or denominator == 0.0:
+    if denominator == 0.0:
         return math.inf
+    variance = float(np.sum(contributions**2)) + exact_variance
     return variance * variance / denominator
 
 

@@ -76,12 +76,14 @@ def make_output(
     level: float,
     budget: list,
     details: dict | None = None,
+    exact_variance: float = 0.0,
 ) -> OutputResult:
-    """Assemble one output: u_c = √variance, ν_eff by Welch-Satterthwaite from the signed
-    first-order terms c_i u_i, k from ν_eff, U = k u_c and the interval y ± U."""
+    """Assemble one output: u_c = √variance, ν_eff by Welch-Satterthwaite from the
+    first-order terms c_i u_i (and ``exact_variance``, which has infinite degrees of
+    freedom), k from ν_eff, U = k u_c and the interval y ± U."""
     # Round-off can leave a tiny negative variance when correlations cancel exactly.
     std = math.sqrt(max(variance, 0.0))
-    dof = welch_satterthwaite(max(variance, 0.0), np.abs(terms), dofs)
+    dof = welch_satterthwaite(terms, dofs, exact_variance)
     k = coverage_factor(level, dof)
     expanded = k * std
     return OutputResult(

@@ -95,7 +95,7 @@ def propagate_uncertainty(
     --------
     >>> result = propagate_uncertainty("V/I", {"V": "5.000(10)", "I": (0.02, 0.0001)})
     >>> print(result["y"])
-    y = 250.0 ± 1.8
+    y = 250.0 ± 1.3
     """
     level = check_level(level)
     if method not in METHODS:

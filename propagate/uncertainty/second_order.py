@@ -117,6 +117,7 @@ def second_order(
                 level,
                 rows,
                 details,
+                exact_variance=float(extra[a, a]),
             )
         )
     return UncertaintyResult(
