@@ -1,5 +1,6 @@
 """Symbolic computational graphs: safe parsing, exact gradients, chain-rule paths, compilation."""
 
+from propagate.symbolic.chain import Chain, ChainPath, ChainValue
 from propagate.symbolic.compile import CompiledFunction, compile_graph
 from propagate.symbolic.functions import (
     gelu,
@@ -15,12 +16,20 @@ from propagate.symbolic.functions import (
     tie_share,
 )
 from propagate.symbolic.graph import Graph
+from propagate.symbolic.network import DenseNetwork, activation_derivative, dense_network
 from propagate.symbolic.parser import parse
+from propagate.symbolic.printing import to_display, to_latex, to_text
 
 __all__ = [
+    "Chain",
+    "ChainPath",
+    "ChainValue",
     "CompiledFunction",
+    "DenseNetwork",
     "Graph",
+    "activation_derivative",
     "compile_graph",
+    "dense_network",
     "gelu",
     "leaky_relu",
     "leaky_relu_grad",
@@ -33,4 +42,7 @@ __all__ = [
     "sigmoid",
     "softplus",
     "tie_share",
+    "to_display",
+    "to_latex",
+    "to_text",
 ]

@@ -397,7 +397,7 @@ class Graph:
 
         return Chain.from_graph(self, output, wrt, max_paths=max_paths)
 
-    def values(self, at: Mapping[str, object], dps: int = 15, names=None) -> dict[str, sympy.Float]:
+    def values(self, at: Mapping[str, object], dps: int = 17, names=None) -> dict[str, sympy.Float]:
         """Evaluate nodes at the input values ``at`` with ``dps`` significant digits.
 
         Returns a dict from every input and needed node name to its value as a sympy number.

@@ -1,0 +1,53 @@
+"""Text forms of expressions: parseable text for machines and compact text for people.
+
+:func:`to_text` writes what :func:`propagate.symbolic.parse` reads back (``abs`` for sympy's
+``Abs``, ``e`` for Euler's number). :func:`to_display` writes the textbook form, such as
+``σ(z)`` for the sigmoid and ``relu'(z)`` for its derivative, and is not meant to be parsed.
+"""
+
+from __future__ import annotations
+
+import sympy
+from sympy.printing.str import StrPrinter
+
+
+class TextPrinter(StrPrinter):
+    """sympy's text printer with the function and constant names of propagate's parser."""
+
+    def _print_Abs(self, expr):
+        return f"abs({self._print(expr.args[0])})"
+
+    def _print_Exp1(self, expr):
+        return "e"
+
+
+class DisplayPrinter(TextPrinter):
+    """Text printer with textbook names for the activations and their derivatives."""
+
+    def _print_sigmoid(self, expr):
+        return f"σ({self._print(expr.args[0])})"
+
+    def _print_relu_grad(self, expr):
+        return f"relu'({self._print(expr.args[0])})"
+
+    def _print_leaky_relu_grad(self, expr):
+        return f"leaky_relu'({self.stringify(expr.args, ', ')})"
+
+
+def to_text(expr) -> str:
+    """Return ``expr`` as text that :func:`propagate.symbolic.parse` reads back.
+
+    Derivative-only functions such as ``relu_grad``, ``sign`` and ``tie_share`` are printed by
+    name; the parser does not accept them.
+    """
+    return TextPrinter({"order": None}).doprint(sympy.sympify(expr))
+
+
+def to_display(expr) -> str:
+    """Return ``expr`` as compact text for people, e.g. ``(1 - σ(z))*σ(z)``."""
+    return DisplayPrinter({"order": None}).doprint(sympy.sympify(expr))
+
+
+def to_latex(expr) -> str:
+    """Return ``expr`` as LaTeX (``\\sigma`` for the sigmoid, ``\\operatorname{relu}``)."""
+    return sympy.latex(expr)
