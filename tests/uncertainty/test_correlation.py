@@ -43,9 +43,7 @@ def test_pairs_reject_conflict():
 
 def test_not_psd_names_pair():
     # r(V,I) = r(V,phi) = 0.9 forces r(I,phi) >= 0.62; -0.9 is impossible.
-    matrix = correlation_from_pairs(
-        NAMES, {("V", "I"): 0.9, ("V", "phi"): 0.9, ("I", "phi"): -0.9}
-    )
+    matrix = correlation_from_pairs(NAMES, {("V", "I"): 0.9, ("V", "phi"): 0.9, ("I", "phi"): -0.9})
     with pytest.raises(CovarianceError, match="not positive semi-definite") as info:
         check_correlation(matrix, NAMES)
     assert "smallest eigenvalue" in str(info.value)

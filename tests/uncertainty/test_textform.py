@@ -8,8 +8,15 @@ from propagate.uncertainty import format_concise, format_plus_minus, parse_value
 
 @pytest.mark.parametrize(
     "text",
-    ["4.9990(32)", "4.9990+/-0.0032", "4.9990±0.0032", "4.9990 ± 0.0032", "4.9990 +- 0.0032",
-     " 4.9990(32) ", "(4.9990 ± 0.0032)e0"],
+    [
+        "4.9990(32)",
+        "4.9990+/-0.0032",
+        "4.9990±0.0032",
+        "4.9990 ± 0.0032",
+        "4.9990 +- 0.0032",
+        " 4.9990(32) ",
+        "(4.9990 ± 0.0032)e0",
+    ],
 )
 def test_forms_agree(text):
     assert parse_value_uncertainty(text) == (4.999, 0.0032)
@@ -37,8 +44,19 @@ def test_parse_value(text, expected):
 
 @pytest.mark.parametrize(
     "text",
-    ["", "abc", "4.9990(-32)", "4.9990±", "±0.1", "4.9990 ± -0.0032", "1(2)(3)",
-     "__import__('os')", "4.9990(32", "1e999±1", "nan±1"],
+    [
+        "",
+        "abc",
+        "4.9990(-32)",
+        "4.9990±",
+        "±0.1",
+        "4.9990 ± -0.0032",
+        "1(2)(3)",
+        "__import__('os')",
+        "4.9990(32",
+        "1e999±1",
+        "nan±1",
+    ],
 )
 def test_parse_rejects(text):
     with pytest.raises(QuantityError):
