@@ -31,10 +31,10 @@ class MatMul(Primitive):
         a2 = a[np.newaxis, :] if a.ndim == 1 else a
         b2 = b[:, np.newaxis] if b.ndim == 1 else b
         g2 = g
-        if a.ndim == 1:
-            g2 = np.expand_dims(g2, -2)
         if b.ndim == 1:
-            g2 = np.expand_dims(g2, -1)
+            g2 = g2[..., np.newaxis]
+        if a.ndim == 1:
+            g2 = g2[..., np.newaxis, :]
 
         grad_a = grad_b = None
         if needs[0]:

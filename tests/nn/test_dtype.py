@@ -1,0 +1,107 @@
+"""float32 stays float32 through forward, backward and every optimizer step."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from propagate import nn
+
+F32 = np.float32
+
+
+def float32_model():
+    g = np.random.default_rng(0)
+    return nn.Sequential(
+        nn.Linear(4, 8, rng=g, dtype=F32), nn.GELU(), nn.BatchNorm1d(8, dtype=F32),
+        nn.Dropout(0.1, rng=g), nn.LayerNorm(8, dtype=F32), nn.Softplus(),
+        nn.Residual(nn.Sequential(nn.Linear(8, 8, rng=g, dtype=F32), nn.Tanh())),
+        nn.LeakyReLU(), nn.Linear(8, 3, rng=g, dtype=F32), nn.Sigmoid(),
+    )
+
+
+def data32():
+    g = np.random.default_rng(1)
+    return g.normal(size=(6, 4)).astype(F32), g.integers(0, 3, size=6)
+
+
+def test_tensor_keeps_float32():
+    assert nn.Tensor(np.ones(3, dtype=F32)).dtype == F32
+
+
+def test_scalar_operand_keeps_float32():
+    x = nn.Tensor(np.ones(3, dtype=F32))
+    results = [x * 2.0, 2.0 * x, x / 3.0, 1.0 - x, x**2, 2.0**x, x + 1]
+    assert all(r.dtype == F32 for r in results)
+
+
+def test_forward_every_layer_float32():
+    model = float32_model()
+    dtypes = []
+    for _, module in model.named_modules():
+        module.register_forward_hook(lambda m, i, out: dtypes.append(out.dtype))
+    x, _ = data32()
+    model(x)
+    assert set(dtypes) == {np.dtype(F32)}
+
+
+def test_losses_float32():
+    x, y = data32()
+    logits = float32_model()(x)
+    assert nn.cross_entropy(logits, y).dtype == F32
+    assert nn.mse_loss(logits, np.zeros((6, 3), dtype=F32)).dtype == F32
+    assert nn.bce_with_logits(logits, np.ones((6, 3), dtype=F32)).dtype == F32
+
+
+def test_backward_grads_float32():
+    model = float32_model()
+    x, y = data32()
+    nn.cross_entropy(model(x), y).backward()
+    assert {p.grad.dtype for p in model.parameters()} == {np.dtype(F32)}
+
+
+def test_float64_input_float32_grads():
+    # NumPy promotes the forward to float64, but each gradient keeps its tensor's dtype.
+    layer = nn.Linear(4, 2, rng=0, dtype=F32)
+    out = layer(np.ones((3, 4), dtype=np.float64))
+    out.sum().backward()
+    assert out.dtype == np.float64
+    assert layer.weight.grad.dtype == F32
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda ps: nn.optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+        lambda ps: nn.optim.Adam(ps, lr=0.01, weight_decay=0.01),
+        lambda ps: nn.optim.AdamW(ps, lr=0.01),
+        lambda ps: nn.optim.RMSprop(ps, lr=0.01, momentum=0.5, centered=True),
+    ],
+    ids=["SGD", "Adam", "AdamW", "RMSprop"],
+)
+def test_optimizer_step_float32(make):
+    model = float32_model()
+    opt = make(list(model.parameters()))
+    x, y = data32()
+    for _ in range(2):
+        opt.zero_grad()
+        nn.cross_entropy(model(x), y).backward()
+        nn.clip_grad_norm_(model.parameters(), max_norm=0.5)
+        opt.step()
+    assert {p.dtype for p in model.parameters()} == {np.dtype(F32)}
+    states = [v for s in opt.state for v in s.values() if isinstance(v, np.ndarray)]
+    assert {v.dtype for v in states} == {np.dtype(F32)}
+
+
+def test_batchnorm_running_stats_float32():
+    layer = nn.BatchNorm1d(3, dtype=F32)
+    layer(np.random.default_rng(0).normal(size=(5, 3)).astype(F32))
+    assert layer.running_var.dtype == F32
+
+
+def test_rnn_float32():
+    layer = nn.RNN(2, 3, rng=0, dtype=F32)
+    output, h_n = layer(np.ones((4, 2, 2), dtype=F32))
+    output.sum().backward()
+    assert output.dtype == F32
+    assert layer.weight_hh_l0.grad.dtype == F32
