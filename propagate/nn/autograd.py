@@ -218,6 +218,8 @@ def run_backward(root, grad: np.ndarray) -> None:
             continue
 
         where = f"backward of {node._prim.name!r}"
+        if node._origin:
+            where += f" (recorded at {node._origin})"
         needs = tuple(parent.requires_grad for parent in node._parents)
         parent_grads = node._prim.vjp(g, node._ctx, needs)
         for parent, parent_grad, need in zip(node._parents, parent_grads, needs, strict=True):

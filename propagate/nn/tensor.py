@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import itertools
 import numbers
+import os
+import sys
 
 import numpy as np
 
 from propagate.errors import GradientError, ShapeError
 from propagate.nn import ops  # noqa: F401  (importing registers every primitive)
-from propagate.nn.autograd import PRIMITIVES, is_grad_enabled, run_backward
+from propagate.nn.autograd import PRIMITIVES, is_anomaly_enabled, is_grad_enabled, run_backward
 
 _hook_ids = itertools.count()
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
 class RemovableHandle:
@@ -46,7 +49,9 @@ class Tensor:
         Gradient accumulated by backward, with the shape and dtype of ``data``.
     """
 
-    __array_priority__ = 1000  # so that ndarray <op> Tensor calls the Tensor's reflected op
+    # NumPy ufuncs refuse Tensors, so ``ndarray * tensor`` falls back to Tensor.__rmul__ and
+    # ``np.exp(tensor)`` raises TypeError instead of silently leaving the graph.
+    __array_ufunc__ = None
 
     def __init__(self, data, requires_grad: bool = False, dtype=None):
         if isinstance(data, Tensor):
@@ -58,6 +63,7 @@ class Tensor:
         self._parents: tuple[Tensor, ...] = ()
         self._hooks: dict = {}
         self._retains_grad = False
+        self._origin = ""  # where the operation was recorded, kept under detect_anomaly
         self._requires_grad = False
         self.requires_grad = requires_grad
 
@@ -122,6 +128,11 @@ class Tensor:
                 f"reduce it first, e.g. with .sum() or .mean()"
             )
         return self.data.item()
+
+    def __array__(self, dtype=None, copy=None):
+        if copy:
+            return np.array(self.data, dtype=dtype, copy=True)
+        return np.asarray(self.data, dtype=dtype)
 
     def numpy(self) -> np.ndarray:
         """Return the underlying array (shared, not copied)."""
@@ -340,4 +351,16 @@ def apply(name: str, *inputs, **params) -> Tensor:
         result._ctx = ctx
         result._parents = tensors
         result._requires_grad = True
+        if is_anomaly_enabled():
+            result._origin = _caller_location()
     return result
+
+
+def _caller_location() -> str:
+    """Return "file:line" of the innermost stack frame outside propagate.nn."""
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back
+    if frame is None:
+        return "unknown location"
+    return f"{frame.f_code.co_filename}:{frame.f_lineno}"

@@ -36,7 +36,8 @@ def engine_and_numeric(build, *arrays, seed: int = 0):
 
     tensors = [nn.Tensor(np.array(a, dtype=np.float64), requires_grad=True) for a in arrays]
     (build(*tensors) * weights).sum().backward()
-    analytic = [t.grad for t in tensors]
+    # An input that the output does not depend on keeps grad None, as in PyTorch.
+    analytic = [np.zeros_like(t.data) if t.grad is None else t.grad for t in tensors]
 
     def scalar(*values):
         with nn.no_grad():

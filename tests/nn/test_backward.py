@@ -284,3 +284,35 @@ def test_primitive_registry_names():
         "sigmoid", "tanh", "relu", "leaky_relu", "softplus", "gelu", "softmax", "log_softmax",
     }
     assert expected <= set(nn.PRIMITIVES)
+
+
+def test_broadcast_mismatch_names_shapes():
+    with pytest.raises(ShapeError, match=r"add: shapes \(2, 3\) and \(4,\)"):
+        nn.Tensor(np.ones((2, 3))) + nn.Tensor(np.ones(4))
+
+
+def test_integer_negative_power_error_kept():
+    with pytest.raises(ValueError, match="negative integer powers"):
+        nn.Tensor(np.array([2])) ** nn.Tensor(np.array([-1]))
+
+
+def test_concatenate_mismatch_names_shapes():
+    with pytest.raises(ShapeError, match=r"\[\(2, 3\), \(2, 4\)\] along axis 0"):
+        nn.concatenate([nn.Tensor(np.ones((2, 3))), nn.Tensor(np.ones((2, 4)))])
+
+
+def test_numpy_ufunc_on_tensor_rejected():
+    with pytest.raises(TypeError):
+        np.exp(leaf([1.0]))
+
+
+def test_asarray_of_tensor():
+    np.testing.assert_array_equal(np.asarray(leaf([1.0, 2.0])), [1.0, 2.0])
+
+
+def test_anomaly_names_recording_line():
+    x = leaf([0.0, 1.0])
+    with np.errstate(divide="ignore"), nn.detect_anomaly():
+        y = x.sqrt().sum()
+        with pytest.raises(NonFiniteError, match=r"recorded at .*test_backward\.py:\d+"):
+            y.backward()

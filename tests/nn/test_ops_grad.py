@@ -271,3 +271,47 @@ def test_unbroadcast_shapes(shapes, seed):
     (a * b).sum().backward()
     assert a.grad.shape == a.shape
     assert b.grad.shape == b.shape
+
+
+# ---------------------------------------------------------------- random graphs
+
+# Bounded or slowly growing operations, so that chains of them stay well scaled for
+# finite differences.
+GRAPH_UNARY = [F.tanh, F.sigmoid, F.softplus, F.gelu, lambda t: (t * 0.3).exp()]
+GRAPH_BINARY = [
+    lambda a, b: a + b,
+    lambda a, b: a - b,
+    lambda a, b: a * F.tanh(b),
+    lambda a, b: a / (b * b + 1.0),
+    lambda a, b: F.softmax(a * b, axis=-1),
+]
+
+
+@st.composite
+def random_graph(draw):
+    """A list of steps; each applies an operation to earlier nodes, chosen with reuse."""
+    step = st.tuples(st.booleans(), st.integers(0, 4), st.integers(0, 50), st.integers(0, 50))
+    return draw(st.lists(step, min_size=1, max_size=8))
+
+
+def graph_function(steps):
+    def build(x, y):
+        nodes = [x, y]
+        for unary, op, i, j in steps:
+            a = nodes[i % len(nodes)]
+            if unary:
+                nodes.append(GRAPH_UNARY[op](a))
+            else:
+                nodes.append(GRAPH_BINARY[op](a, nodes[j % len(nodes)]))
+        return nodes[-1] * nodes[len(nodes) // 2] + nodes[-1]
+
+    return build
+
+
+@settings(max_examples=40, deadline=None)
+@given(steps=random_graph(), seed=st.integers(0, 99))
+def test_random_graph_gradient(steps, seed):
+    local = np.random.default_rng(seed)
+    x = local.uniform(-1.5, 1.5, size=(3,))
+    y = local.uniform(-1.5, 1.5, size=(2, 1))
+    assert_gradients_match(graph_function(steps), x, y, rtol=1e-5, atol=1e-7, seed=seed)

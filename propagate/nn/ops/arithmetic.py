@@ -8,7 +8,25 @@ from __future__ import annotations
 
 import numpy as np
 
+from propagate.errors import ShapeError
 from propagate.nn.autograd import Primitive, register, unbroadcast
+
+
+def broadcast(name: str, operation, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Apply a NumPy binary ``operation``, turning a broadcasting failure into ShapeError."""
+    try:
+        return operation(a, b)
+    except ValueError:
+        try:
+            np.broadcast_shapes(a.shape, b.shape)
+        except ValueError:
+            pass
+        else:
+            raise  # a failure other than broadcasting, e.g. an integer to a negative power
+        raise ShapeError(
+            f"{name}: shapes {a.shape} and {b.shape} cannot be broadcast together; each axis "
+            f"(aligned from the right) must have equal lengths or length 1"
+        ) from None
 
 
 @register
@@ -17,7 +35,7 @@ class Add(Primitive):
 
     @staticmethod
     def forward(a, b):
-        return a + b, (a.shape, a.dtype, b.shape, b.dtype)
+        return broadcast("add", np.add, a, b), (a.shape, a.dtype, b.shape, b.dtype)
 
     @staticmethod
     def vjp(g, ctx, needs):
@@ -34,7 +52,7 @@ class Sub(Primitive):
 
     @staticmethod
     def forward(a, b):
-        return a - b, (a.shape, a.dtype, b.shape, b.dtype)
+        return broadcast("sub", np.subtract, a, b), (a.shape, a.dtype, b.shape, b.dtype)
 
     @staticmethod
     def vjp(g, ctx, needs):
@@ -51,7 +69,7 @@ class Mul(Primitive):
 
     @staticmethod
     def forward(a, b):
-        return a * b, (a, b)
+        return broadcast("mul", np.multiply, a, b), (a, b)
 
     @staticmethod
     def vjp(g, ctx, needs):
@@ -68,7 +86,7 @@ class Div(Primitive):
 
     @staticmethod
     def forward(a, b):
-        return a / b, (a, b)
+        return broadcast("div", np.true_divide, a, b), (a, b)
 
     @staticmethod
     def vjp(g, ctx, needs):
@@ -85,7 +103,7 @@ class Pow(Primitive):
 
     @staticmethod
     def forward(a, b):
-        out = a**b
+        out = broadcast("pow", np.power, a, b)
         return out, (a, b, out)
 
     @staticmethod

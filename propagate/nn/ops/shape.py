@@ -67,7 +67,13 @@ class Concatenate(Primitive):
 
     @staticmethod
     def forward(*arrays, axis=0):
-        out = np.concatenate(arrays, axis=axis)
+        try:
+            out = np.concatenate(arrays, axis=axis)
+        except ValueError:
+            shapes = [a.shape for a in arrays]
+            raise ShapeError(
+                f"cannot concatenate shapes {shapes} along axis {axis}; all other axes must match"
+            ) from None
         sizes = [a.shape[axis] for a in arrays]
         return out, (axis, np.cumsum(sizes)[:-1], [a.dtype for a in arrays])
 
