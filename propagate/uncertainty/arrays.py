@@ -125,10 +125,10 @@ def propagate_arrays(
     input_covariance = input_covariance[:, order][:, :, order]
 
     columns = [estimates[:, i] for i in range(len(order))]
-    output_values = np.moveaxis(model.values(*columns).reshape(len(model.outputs), count), 0, 1)
-    jacobian = np.moveaxis(
-        model.jacobian(*columns).reshape(len(model.outputs), len(order), count), 2, 0
-    )
+    output_values, jacobian = model.values_and_jacobian(*columns)
+    m, n = len(model.outputs), len(order)
+    output_values = np.moveaxis(np.broadcast_to(output_values, (m, count)), 0, 1)
+    jacobian = np.moveaxis(np.broadcast_to(jacobian, (m, n, count)), 2, 0)
     output_covariance = np.einsum("kai,kij,kbj->kab", jacobian, input_covariance, jacobian)
     output_stds = np.sqrt(np.clip(np.einsum("kaa->ka", output_covariance), 0.0, None))
     return ArrayResult(model.outputs, output_values, output_stds, output_covariance, jacobian)

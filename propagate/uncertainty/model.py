@@ -4,6 +4,7 @@ outputs, compiled to vectorised functions for values, Jacobian and Hessian terms
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -98,28 +99,27 @@ class Model:
         if not outputs:
             raise GraphError("the model has no output node; define one, e.g. 'Z = V/I'")
         self.outputs: tuple[str, ...] = tuple(outputs)
-        self._value_function = None
-        self._jacobian_function = None
-
-    def values(self, *arrays) -> np.ndarray:
-        """Evaluate the outputs; returns shape (m,) + the broadcast input shape."""
-        if self._value_function is None:
-            self._value_function = self.graph.compile(list(self.outputs), inputs=self.inputs)
-        return np.array(self._value_function(*arrays), dtype=np.float64)
 
     def value_function(self):
         """Return the compiled ``f(*inputs) -> list of output arrays``."""
-        if self._value_function is None:
-            self._value_function = self.graph.compile(list(self.outputs), inputs=self.inputs)
-        return self._value_function
+        return _compile_cached(self.graph, ("values", self.outputs), lambda: list(self.outputs))
 
-    def jacobian(self, *arrays) -> np.ndarray:
-        """Evaluate ∂f_a/∂x_i; returns shape (m, n) + the broadcast input shape."""
-        if self._jacobian_function is None:
+    def values(self, *arrays) -> np.ndarray:
+        """Evaluate the outputs; returns shape (m,) + the broadcast input shape."""
+        return np.array(self.value_function()(*arrays), dtype=np.float64)
+
+    def values_and_jacobian(self, *arrays) -> tuple[np.ndarray, np.ndarray]:
+        """Evaluate the outputs and ∂f_a/∂x_i in one compiled call; returns shapes
+        (m,) and (m, n), each followed by the broadcast input shape."""
+
+        def expressions():
             matrix = self.graph.jacobian(list(self.outputs), wrt=list(self.inputs))
-            self._jacobian_function = self.graph.compile(list(matrix), inputs=self.inputs)
-        flat = np.array(self._jacobian_function(*arrays), dtype=np.float64)
-        return flat.reshape((len(self.outputs), len(self.inputs)) + flat.shape[1:])
+            return list(self.outputs) + list(matrix)
+
+        function = _compile_cached(self.graph, ("first order", self.outputs), expressions)
+        flat = np.array(function(*arrays), dtype=np.float64)
+        m, n = len(self.outputs), len(self.inputs)
+        return flat[:m], flat[m:].reshape((m, n) + flat.shape[1:])
 
     def second_derivatives(self, *values: float) -> tuple[np.ndarray, np.ndarray]:
         """Evaluate the Hessians H^a_ij and the third derivatives T^a_ij = ∂³f_a/∂x_i∂x_j²
@@ -148,6 +148,31 @@ class Model:
         hessians = flat[: m * n * n].reshape(m, n, n)
         third = flat[m * n * n :].reshape(m, n, n)
         return hessians, third
+
+
+# Compiled functions by graph content, so that repeated propagation through the same model
+# skips sympy code generation, which costs milliseconds per call. The key holds the
+# graph's inputs and node expressions, so a graph changed after compiling misses.
+_COMPILED: OrderedDict = OrderedDict()
+_CACHE_SIZE = 64
+
+
+def clear_compiled_cache() -> None:
+    """Forget every compiled model function (for timing the first call)."""
+    _COMPILED.clear()
+
+
+def _compile_cached(graph, purpose: tuple, expressions):
+    key = (tuple(graph.inputs), tuple(graph.nodes.items()), purpose)
+    function = _COMPILED.get(key)
+    if function is None:
+        function = graph.compile(expressions(), inputs=tuple(graph.inputs))
+        _COMPILED[key] = function
+        if len(_COMPILED) > _CACHE_SIZE:
+            _COMPILED.popitem(last=False)
+    else:
+        _COMPILED.move_to_end(key)
+    return function
 
 
 def _derivative(expression, symbols: dict, names: tuple[str, ...]):

@@ -107,8 +107,7 @@ def propagate_uncertainty(
     selected = given.select(model.inputs)
 
     values = selected.values
-    output_values = model.values(*values)
-    jacobian = model.jacobian(*values)
+    output_values, jacobian = model.values_and_jacobian(*values)
     common = (
         selected.names,
         values,

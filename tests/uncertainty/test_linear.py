@@ -162,3 +162,25 @@ def test_unknown_output_rejected():
 def test_intermediate_nodes_hidden():
     result = propagate_uncertainty(["g = V/I", "R = g*2"], {"V": A, "I": B})
     assert result.names == ("R",)
+
+
+@pytest.mark.parametrize("dof", [1, 2.5, 4, 7.1, 30, math.inf])
+def test_coverage_factor_matches_scipy(dof):
+    from scipy import stats
+
+    from propagate.uncertainty import coverage_factor
+
+    expected = stats.norm.ppf(0.975) if math.isinf(dof) else stats.t.ppf(0.975, dof)
+    assert coverage_factor(0.95, dof) == pytest.approx(expected, rel=1e-12)
+
+
+def test_graph_change_recompiles():
+    from propagate.symbolic import Graph
+
+    graph = Graph()
+    (a,) = graph.add_inputs("A")
+    graph.add_node("y", 2 * a)
+    assert propagate_uncertainty(graph, {"A": A})["y"].std == pytest.approx(0.06, rel=1e-14)
+    graph.add_node("z", 3 * a)
+    result = propagate_uncertainty(graph, {"A": A})
+    assert result["z"].std == pytest.approx(0.09, rel=1e-14)
