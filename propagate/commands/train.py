@@ -266,7 +266,7 @@ def _resolve_settings(args, out_dir: Path) -> tuple[dict, bool]:
             settings["epochs"] = given["epochs"]
         return settings, True
 
-    if checkpoint.exists():
+    if checkpoint.exists() and not args.overwrite:
         _, done, total = _saved_settings(out_dir)
         raise CheckpointError(
             f"{out_dir} already has a checkpoint ({done} of {total} epochs); pass --resume "
