@@ -1,7 +1,7 @@
 """``propagate train`` end to end: results, files, resume rules and exit statuses.
 
-The main paths run in a subprocess as a user runs them; variations of options run in
-this process through ``propagate.cli.main`` to keep the suite quick.
+The main paths run in a subprocess, as a user runs them. Variations of options run in this
+process through ``propagate.cli.main``, which keeps the suite quick.
 """
 
 import json

@@ -1,10 +1,10 @@
 """``propagate train``: train an MLP on the bundled digits or a CSV file, with checkpoints.
 
-An output folder holds one run. When it already has a checkpoint, the command continues that
-run with ``--resume`` or starts afresh with ``--overwrite``, and refuses otherwise, so that a
-finished run is never replaced by accident. A resumed run takes its settings from the
-checkpoint; ``--epochs`` may raise the total, and any other setting given on the command line
-must match the saved one.
+An output folder contains one run. When it already has a checkpoint, the command continues
+that run with ``--resume``, starts afresh with ``--overwrite``, and otherwise exits with an
+error, so that a finished run is never replaced by accident. A resumed run takes its settings
+from the checkpoint. ``--epochs`` may raise the total, and any other setting given on the
+command line must match the saved one.
 """
 
 from __future__ import annotations
@@ -307,7 +307,7 @@ def _remove_run_files(out_dir: Path) -> None:
 
 
 def run(args) -> int:
-    """Train as the options say; return 0, or 1 when training diverged."""
+    """Train with the given options; return 0, or 1 when training diverged."""
     from propagate.nn.models import MLPSpec, parse_layers
     from propagate.nn.train import TrainConfig, Trainer, split_data
 

@@ -2,9 +2,9 @@
 
 A state is any nesting of dicts (string keys), lists, tuples, numbers, strings, booleans,
 None and NumPy arrays, e.g. ``{"model": model.state_dict(), "epoch": 3}``. Arrays are stored
-as members of the ``.npz`` named by their path (``model/0.weight``); everything else goes
-into one JSON document stored in the same ``.npz``, so one rename replaces the whole
-checkpoint at once. A readable copy of the JSON part is written beside it
+as members of the ``.npz`` named by their path (``model/0.weight``). Everything else goes
+into one JSON document inside the same ``.npz``, so one rename replaces the whole checkpoint
+at once. A readable copy of the JSON part is written beside it
 (``checkpoint.json`` next to ``checkpoint.npz``) for people and tools; loading never needs it.
 Nothing is pickled, so loading a checkpoint runs no code from the file.
 """

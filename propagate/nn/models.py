@@ -20,8 +20,8 @@ ACTIVATIONS = {
     "sigmoid": ("Sigmoid", "xavier"),
 }
 
-# Gain of Xavier init per activation, as torch.nn.init.calculate_gain gives it.
-XAVIER_GAIN = {"tanh": 5.0 / 3.0, "sigmoid": 1.0}
+# Negative slope of nn.LeakyReLU's default, which the He init gain must match.
+LEAKY_RELU_SLOPE = 0.01
 
 
 def parse_layers(text: str) -> tuple[int, ...]:
@@ -114,8 +114,9 @@ class MLPSpec:
 def build_mlp(spec: MLPSpec, rng: np.random.Generator | int | None = 0, dtype=np.float32):
     """Build ``Linear -> activation -> ... -> Linear`` as an ``nn.Sequential``.
 
-    Weights use He normal init (std ``sqrt(2 / fan_in)``, fan-in mode) for ReLU-like
-    activations and Xavier uniform init with the activation's gain for sigmoid and tanh.
+    Weights use He normal init (std ``gain / sqrt(fan_in)``, gain sqrt(2) for ReLU, GELU and
+    softplus, ``sqrt(2 / (1 + 0.01**2))`` for leaky ReLU) and, for sigmoid and tanh, Xavier
+    uniform init with gain 1 and 5/3 (``nn.init.calculate_gain``).
     Biases start at 0. The last layer gets the same init as the hidden ones and is not
     followed by an activation (the loss applies softmax or nothing).
 
@@ -142,11 +143,15 @@ def build_mlp(spec: MLPSpec, rng: np.random.Generator | int | None = 0, dtype=np
     sizes = spec.sizes
     for index, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         layer = nn.Linear(fan_in, fan_out, rng=rng, dtype=dtype)
-        if init == "he":
-            nonlinearity = "leaky_relu" if spec.activation == "leaky_relu" else "relu"
-            nn.init.kaiming_normal_(layer.weight, nonlinearity=nonlinearity, rng=rng)
+        if init == "he" and spec.activation == "leaky_relu":
+            nn.init.kaiming_normal_(
+                layer.weight, a=LEAKY_RELU_SLOPE, nonlinearity="leaky_relu", rng=rng
+            )
+        elif init == "he":
+            nn.init.kaiming_normal_(layer.weight, nonlinearity="relu", rng=rng)
         else:
-            nn.init.xavier_uniform_(layer.weight, gain=XAVIER_GAIN[spec.activation], rng=rng)
+            gain = nn.init.calculate_gain(spec.activation)
+            nn.init.xavier_uniform_(layer.weight, gain=gain, rng=rng)
         if layer.bias is not None:
             nn.init.zeros_(layer.bias)
         modules.append(layer)

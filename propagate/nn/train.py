@@ -13,8 +13,8 @@ Callbacks are plain objects with any of these methods, called in list order:
     Once, before the first step of :meth:`Trainer.fit` (also when resuming).
 ``on_step_end(trainer, step, batch_loss)``
     After ``loss.backward()`` and the finiteness check, before gradient clipping and
-    ``optimizer.step()``: ``p.grad`` holds the unclipped gradient of the batch loss, the
-    parameters still hold their values from before the update. ``step`` is the 1-based
+    ``optimizer.step()``. So ``p.grad`` is the unclipped gradient of the batch loss, and the
+    parameters still have their values from before the update. ``step`` is the 1-based
     number of the optimizer step about to run; ``trainer.batch`` is ``(x, y)`` of the batch
     as fed to the model (standardised).
 ``on_update_end(trainer, step, batch_loss)``
@@ -117,6 +117,7 @@ class TrainConfig:
             raise ValueError(f"seed must be an integer, got {self.seed!r}")
         if self.seed < 0:
             raise ValueError(f"seed must be non-negative, got {self.seed}")
+
         _check_positive("lr", self.lr)
         _check_positive("gamma", self.gamma)
         if self.clip_norm is not None:
@@ -127,6 +128,7 @@ class TrainConfig:
                 raise ValueError(f"{name} must be a non-negative number, got {value!r}")
         if self.momentum >= 1:
             raise ValueError(f"momentum must be below 1, got {self.momentum}")
+
         if not 0 < self.test_fraction < 1:
             raise ValueError(f"test_fraction must be between 0 and 1, got {self.test_fraction}")
         if self.optimizer not in OPTIMIZERS:
@@ -406,8 +408,8 @@ class Trainer:
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
         """Return ``{"loss": ..., metric_name: ...}`` on raw (unstandardised) data.
 
-        The model runs in eval mode without recording a graph; the loss is in the units the
-        model is trained in (standardised targets for regression), the RMSE in target units.
+        The model runs in eval mode without recording a graph. The loss is in the units the
+        model is trained in (standardised targets for regression); the RMSE is in target units.
         """
         x = self.x_scaler.transform(np.asarray(x, dtype=self.dtype))
         y = np.asarray(y) if self.y_scaler is None else self._scale_y(y)

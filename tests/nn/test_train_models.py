@@ -60,7 +60,7 @@ def test_mlp_seeded():
 
 
 def test_he_init_std():
-    # He normal, fan-in mode: std = sqrt(2 / fan_in) (He et al., 2015).
+    # He normal for ReLU, fan-in mode: std = sqrt(2 / fan_in).
     model = build_mlp(MLPSpec(400, (300,), 2, "relu"), rng=0, dtype=np.float64)
     weight = model[0].weight.data
     assert weight.std() == pytest.approx(math.sqrt(2 / 400), rel=0.02)
