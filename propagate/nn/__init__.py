@@ -1,6 +1,6 @@
 """propagate.nn: an independent NumPy reverse-mode engine shaped like PyTorch.
 
-Tensors record operations; ``backward()`` runs each primitive's hand-written
+Tensors record operations, and ``backward()`` runs each primitive's hand-written
 vector-Jacobian product in reverse topological order. On top sit modules (Linear,
 Sequential, activations, Dropout, BatchNorm1d, LayerNorm, Residual, RNN), losses,
 optimizers, schedules, clipping and initialisers. Nothing here uses ``propagate.symbolic``,

@@ -2,7 +2,7 @@
 
 Every differentiable operation is a :class:`Primitive` with its forward computation and its
 vector-Jacobian product (VJP) side by side. :data:`PRIMITIVES` maps each primitive's name to
-its class. Primitives work on plain NumPy arrays only; :mod:`propagate.nn.tensor` wraps them
+its class. Primitives work on plain NumPy arrays only. :mod:`propagate.nn.tensor` wraps them
 into graph nodes, and :func:`run_backward` walks that graph once in reverse topological order.
 """
 

@@ -20,7 +20,7 @@ def as_generator(rng=None) -> np.random.Generator:
     """Return ``rng`` as a Generator: pass a Generator through, seed one from an int.
 
     None gives a generator seeded from the operating system, so results then differ
-    from run to run; pass a seed or Generator for reproducible runs.
+    from run to run. Pass a seed or Generator for reproducible runs.
     """
     if isinstance(rng, np.random.Generator):
         return rng

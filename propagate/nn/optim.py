@@ -1,6 +1,6 @@
 """Optimizers with PyTorch's update rules: SGD (momentum, Nesterov), Adam, AdamW, RMSprop.
 
-Each optimizer holds one learning rate ``lr`` (a float attribute that schedules change)
+Each optimizer has one learning rate ``lr`` (a float attribute that schedules change)
 and updates the parameters' ``data`` in place from their ``grad``. Parameters whose grad is
 None are skipped. All arithmetic stays in each parameter's dtype.
 """

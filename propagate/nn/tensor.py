@@ -18,7 +18,7 @@ _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
 class RemovableHandle:
-    """Handle returned by ``register_hook``-style methods; ``remove()`` unregisters the hook."""
+    """Handle returned by ``register_hook``-style methods. ``remove()`` unregisters the hook."""
 
     def __init__(self, hooks: dict, key: int):
         self._hooks = hooks
@@ -183,9 +183,9 @@ class Tensor:
     def register_hook(self, hook) -> RemovableHandle:
         """Call ``hook(grad)`` with this tensor's gradient during backward.
 
-        The hook sees the full adjoint (summed over every use of the tensor) before it
+        The hook receives the full adjoint (summed over every use of the tensor) before it
         flows on to the tensor's inputs. If it returns an array, that array replaces the
-        gradient; it must keep the shape and dtype.
+        gradient, and it must keep the shape and dtype.
         """
         if not self.requires_grad:
             raise GradientError("register_hook() on a tensor that does not require a gradient")

@@ -188,7 +188,7 @@ class Module:
         ------
         DataError
             With ``strict``, when ``state`` lacks a key of this model or has a key that the
-            model does not have; the message lists every such key.
+            model does not have. The message lists every such key.
         ShapeError
             When an array's shape differs from the entry it should replace.
         """
