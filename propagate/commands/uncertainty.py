@@ -34,9 +34,9 @@ examples:
   propagate uncertainty "R = V/(I*1e-3)*cos(phi)" "X = V/(I*1e-3)*sin(phi)" \\
       --readings gum_h2_readings.csv --method monte-carlo --seed 1
 
-The readings CSV has one column per input and one row per simultaneous observation; each
-input becomes its mean with the standard deviation of the mean, n-1 degrees of freedom
-and the correlation of the means. With --json, infinite degrees of freedom are written as
+The readings CSV has one column per input and one row per simultaneous observation.
+Each input becomes its mean with the standard deviation of the mean and n-1 degrees of
+freedom, correlated as the means are. With --json, infinite degrees of freedom are written as
 null and each budget share is a fraction of the output variance (the shares add to 1)."""
 
 
@@ -50,12 +50,14 @@ def add_parser(subparsers) -> None:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+
     parser.add_argument(
         "model",
         nargs="+",
         metavar="[NAME=]EXPR",
         help="an output, e.g. 'Z = V/I'; an expression without a name is called y",
     )
+
     parser.add_argument("--var", action="append", default=[], metavar="SPEC", help=_VAR_HELP)
     parser.add_argument(
         "--corr",
@@ -69,6 +71,7 @@ def add_parser(subparsers) -> None:
         metavar="FILE.csv",
         help="CSV of repeated simultaneous readings evaluated by Type A (header: input names)",
     )
+
     parser.add_argument(
         "--method", choices=METHODS, default="linear", help="propagation method (default linear)"
     )
@@ -89,6 +92,7 @@ def add_parser(subparsers) -> None:
         help="significant digits of the printed uncertainties and of the Monte Carlo check "
         "(default 2)",
     )
+
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.set_defaults(run=run)
 
@@ -188,7 +192,9 @@ def format_report(result, digits: int = 2) -> str:
     correlation matrix when there are several outputs."""
     lines = [f"method: {result.method}"]
     if "samples" in result.details:
-        lines[0] += f" ({result.details['samples']} draws, seed {result.details['seed']})"
+        seed = result.details["seed"]
+        seed_text = "" if seed is None else f", seed {seed}"
+        lines[0] += f" ({result.details['samples']} draws{seed_text})"
     for output in result.outputs:
         lines.append("")
         lines.extend(_format_output(output, digits))

@@ -134,25 +134,25 @@ def propagate_arrays(
     return ArrayResult(model.outputs, output_values, output_stds, output_covariance, jacobian)
 
 
-def _stack_rows(mapping, names, what, count=None) -> tuple[np.ndarray, int]:
+def _stack_rows(mapping, names, kind, count=None) -> tuple[np.ndarray, int]:
     """Stack per-input arrays into shape (N, n), broadcasting scalars."""
     arrays = []
     for name in names:
         if name not in mapping:
-            raise QuantityError(f"{what} has no entry for input {name!r}")
+            raise QuantityError(f"{kind} has no entry for input {name!r}")
         try:
             array = np.asarray(mapping[name], dtype=np.float64)
         except (TypeError, ValueError):
-            raise QuantityError(f"{what} of {name} are not numbers") from None
+            raise QuantityError(f"{kind} of {name} are not numbers") from None
         if array.ndim > 1:
-            raise ShapeError(f"{what} of {name} have shape {array.shape}; expected (N,)")
+            raise ShapeError(f"{kind} of {name} have shape {array.shape}; expected (N,)")
         arrays.append(array)
     lengths = {array.shape[0] for array in arrays if array.ndim == 1}
     if count is not None:
         lengths.add(count)
     if len(lengths) > 1:
         raise ShapeError(
-            f"{what} have rows of different lengths {sorted(lengths)}; give every input "
+            f"{kind} have rows of different lengths {sorted(lengths)}; give every input "
             "the same number N of rows"
         )
     count = lengths.pop() if lengths else 1
@@ -197,27 +197,27 @@ def _row_covariance(covariance, names, count) -> np.ndarray:
     return _check_stack(matrix, names, count, "covariance")
 
 
-def _check_stack(stack, names, count, what) -> np.ndarray:
+def _check_stack(stack, names, count, kind) -> np.ndarray:
     """Check a stack of (N, n, n) matrices for symmetry and positive semi-definiteness."""
     n = len(names)
     if stack.shape != (count, n, n):
         raise ShapeError(
-            f"{what} matrices have shape {stack.shape}; expected ({count}, {n}, {n}) for "
+            f"{kind} matrices have shape {stack.shape}; expected ({count}, {n}, {n}) for "
             f"{count} rows and the inputs {', '.join(names)}"
         )
     if not np.all(np.isfinite(stack)):
-        raise CovarianceError(f"{what} matrices contain NaN or infinite entries")
+        raise CovarianceError(f"{kind} matrices contain NaN or infinite entries")
     scale = np.maximum(np.abs(stack).max(axis=(1, 2)), np.finfo(float).tiny)
     asymmetric = np.abs(stack - np.swapaxes(stack, 1, 2)).max(axis=(1, 2)) > _TOLERANCE * scale
     if np.any(asymmetric):
         row = int(np.flatnonzero(asymmetric)[0])
-        raise CovarianceError(f"{what} matrix of row {row} is not symmetric")
+        raise CovarianceError(f"{kind} matrix of row {row} is not symmetric")
     smallest = np.linalg.eigvalsh(stack)[:, 0]
     negative = smallest < -_TOLERANCE * scale
     if np.any(negative):
         row = int(np.flatnonzero(negative)[0])
         raise CovarianceError(
-            f"{what} matrix of row {row} is not positive semi-definite (smallest eigenvalue "
+            f"{kind} matrix of row {row} is not positive semi-definite (smallest eigenvalue "
             f"{smallest[row]:.3g}); check the correlations in that row"
         )
     return (stack + np.swapaxes(stack, 1, 2)) / 2.0

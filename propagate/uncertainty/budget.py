@@ -21,7 +21,7 @@ class BudgetRow:
     sensitivity coefficient c_i = ∂f/∂x_i, the contribution |c_i| u(x_i) and the variance
     term c_i² u²(x_i). A correlation row, named ``"A,B"``, has the variance term
     2 c_A c_B u(x_A) u(x_B) r(x_A, x_B), the coefficient r in ``correlation``, and None for
-    the per-input fields. A "second order" row holds the Hessian terms of second-order
+    the per-input fields. A "second order" row has the Hessian terms of second-order
     propagation. ``share`` is the variance term divided by the output variance u_c², so the
     shares of all rows add up to 1; correlation rows may have negative shares.
     """

@@ -71,20 +71,20 @@ def check_coefficient(coefficient, a: str, b: str) -> float:
     return r
 
 
-def as_square_matrix(matrix, names: Sequence[str], what: str) -> np.ndarray:
+def as_square_matrix(matrix, names: Sequence[str], kind: str) -> np.ndarray:
     """Return ``matrix`` as a float64 array of shape (n, n) for the n ``names``."""
     try:
         array = np.array(matrix, dtype=np.float64)
     except (TypeError, ValueError):
-        raise CovarianceError(f"{what} matrix is not numeric") from None
+        raise CovarianceError(f"{kind} matrix is not numeric") from None
     n = len(names)
     if array.shape != (n, n):
         raise CovarianceError(
-            f"{what} matrix has shape {array.shape}; expected ({n}, {n}) for the inputs "
+            f"{kind} matrix has shape {array.shape}; expected ({n}, {n}) for the inputs "
             f"{', '.join(names)} in that order"
         )
     if not np.all(np.isfinite(array)):
-        raise CovarianceError(f"{what} matrix contains NaN or infinite entries")
+        raise CovarianceError(f"{kind} matrix contains NaN or infinite entries")
     return array
 
 
@@ -104,10 +104,10 @@ def check_correlation(matrix: np.ndarray, names: Sequence[str]) -> np.ndarray:
     if rows.size:
         i, j = rows[0], cols[0]
         check_coefficient(matrix[i, j], names[i], names[j])
-    return check_covariance(matrix, names, what="correlation")
+    return check_covariance(matrix, names, kind="correlation")
 
 
-def check_covariance(matrix, names: Sequence[str], what: str = "covariance") -> np.ndarray:
+def check_covariance(matrix, names: Sequence[str], kind: str = "covariance") -> np.ndarray:
     """Check that a covariance (or correlation) matrix is symmetric positive semi-definite.
 
     Returns
@@ -121,7 +121,7 @@ def check_covariance(matrix, names: Sequence[str], what: str = "covariance") -> 
         Naming the largest asymmetry, a negative variance, or the smallest eigenvalue and
         the two inputs that weigh most in its eigenvector.
     """
-    matrix = as_square_matrix(matrix, names, what)
+    matrix = as_square_matrix(matrix, names, kind)
     scale = float(np.max(np.abs(matrix))) if matrix.size else 0.0
     tolerance = _TOLERANCE * max(scale, np.finfo(float).tiny)
 
@@ -129,7 +129,7 @@ def check_covariance(matrix, names: Sequence[str], what: str = "covariance") -> 
     if asymmetry.size and asymmetry.max() > tolerance:
         i, j = np.unravel_index(np.argmax(asymmetry), asymmetry.shape)
         raise CovarianceError(
-            f"{what} matrix is not symmetric: entry ({names[i]}, {names[j]}) is "
+            f"{kind} matrix is not symmetric: entry ({names[i]}, {names[j]}) is "
             f"{matrix[i, j]} but ({names[j]}, {names[i]}) is {matrix[j, i]}"
         )
     matrix = (matrix + matrix.T) / 2.0
@@ -138,7 +138,7 @@ def check_covariance(matrix, names: Sequence[str], what: str = "covariance") -> 
     if negative.size:
         i = negative[0]
         raise CovarianceError(
-            f"{what} matrix has a negative variance {matrix[i, i]} for {names[i]}"
+            f"{kind} matrix has a negative variance {matrix[i, i]} for {names[i]}"
         )
 
     if len(names) < 2:
@@ -150,7 +150,7 @@ def check_covariance(matrix, names: Sequence[str], what: str = "covariance") -> 
         first, second = np.argsort(weights)[::-1][:2]
         pair = sorted((int(first), int(second)))
         raise CovarianceError(
-            f"{what} matrix is not positive semi-definite (smallest eigenvalue "
+            f"{kind} matrix is not positive semi-definite (smallest eigenvalue "
             f"{smallest:.3g}); check the correlation between {names[pair[0]]} and "
             f"{names[pair[1]]}"
         )

@@ -73,24 +73,24 @@ class InputSet:
         )
 
 
-def to_quantity(name: str, given) -> Quantity:
-    """Convert one input as given by the user to a named Quantity.
+def to_quantity(name: str, entry) -> Quantity:
+    """Convert one input in any accepted form to a named Quantity.
 
     Accepts a Quantity, a ``(value, std)`` pair, text (``"4.9990(32)"``,
     ``"4.9990±0.0032"``) or a plain number, which is exact (std 0).
     """
-    if isinstance(given, Quantity):
-        return given.with_name(name)
-    if isinstance(given, str):
-        return Quantity.parse(given, name=name)
-    if isinstance(given, (tuple, list)):
-        if len(given) != 2:
-            raise QuantityError(f"input {name!r} is {given!r}; give (value, standard uncertainty)")
-        return Quantity(given[0], given[1], name=name)
-    if isinstance(given, (int, float, np.integer, np.floating)) and not isinstance(given, bool):
-        return Quantity(given, 0.0, name=name)
+    if isinstance(entry, Quantity):
+        return entry.with_name(name)
+    if isinstance(entry, str):
+        return Quantity.parse(entry, name=name)
+    if isinstance(entry, (tuple, list)):
+        if len(entry) != 2:
+            raise QuantityError(f"input {name!r} is {entry!r}; give (value, standard uncertainty)")
+        return Quantity(entry[0], entry[1], name=name)
+    if isinstance(entry, (int, float, np.integer, np.floating)) and not isinstance(entry, bool):
+        return Quantity(entry, 0.0, name=name)
     raise QuantityError(
-        f"input {name!r} is a {type(given).__name__}; give a Quantity, (value, std), text "
+        f"input {name!r} is a {type(entry).__name__}; give a Quantity, (value, std), text "
         "such as '4.9990(32)', a UFloat or a number"
     )
 
@@ -123,11 +123,11 @@ def collect_inputs(inputs: Mapping, correlations=None, covariance=None) -> Input
     names = tuple(str(name) for name in inputs)
     quantities = {}
     ufloats = {}
-    for name, given in inputs.items():
-        if is_ufloat(given):
-            ufloats[str(name)] = given
+    for name, entry in inputs.items():
+        if is_ufloat(entry):
+            ufloats[str(name)] = entry
         else:
-            quantities[str(name)] = to_quantity(str(name), given)
+            quantities[str(name)] = to_quantity(str(name), entry)
 
     correlation = np.eye(len(names))
     if ufloats:
@@ -143,8 +143,8 @@ def collect_inputs(inputs: Mapping, correlations=None, covariance=None) -> Input
         ordered, correlation = _apply_covariance(names, ordered, covariance)
     elif isinstance(correlations, Mapping):
         pairs = correlation_from_pairs(names, correlations)
-        given = np.abs(pairs - np.eye(len(names))) > 0
-        correlation[given] = pairs[given]
+        listed = np.abs(pairs - np.eye(len(names))) > 0
+        correlation[listed] = pairs[listed]
     elif correlations is not None:
         correlation = as_square_matrix(correlations, names, "correlation")
 

@@ -151,7 +151,7 @@ class Model:
 
 
 # Compiled functions by graph content, so that repeated propagation through the same model
-# skips sympy code generation, which costs milliseconds per call. The key holds the
+# skips sympy code generation, which costs milliseconds per call. The key contains the
 # graph's inputs and node expressions, so a graph changed after compiling misses.
 _COMPILED: OrderedDict = OrderedDict()
 _CACHE_SIZE = 64

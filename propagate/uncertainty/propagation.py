@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
+
 from propagate.errors import QuantityError
 from propagate.uncertainty.budget import check_level
 from propagate.uncertainty.correlation import correlation_from_covariance
@@ -79,7 +81,7 @@ def propagate_uncertainty(
         Index it by output name. For Monte Carlo, ``value`` and ``std`` are the mean and
         standard deviation of the draws, ``interval`` is the probabilistically symmetric
         coverage interval, ``expanded`` its half-width and ``k = expanded / std``;
-        ``details`` holds ``shortest_interval``, the ``first_order`` result and the
+        ``details`` contains ``shortest_interval``, the ``first_order`` result and the
         ``validation`` of the first-order interval. The budget is always the first-order
         budget at the estimates.
 
@@ -100,14 +102,17 @@ def propagate_uncertainty(
     if method not in METHODS:
         raise QuantityError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
     model = Model(as_graph(model), outputs)
-    given = collect_inputs(inputs, correlations, covariance)
-    unused = [name for name in given.names if name not in model.inputs]
+    collected = collect_inputs(inputs, correlations, covariance)
+    unused = [name for name in collected.names if name not in model.inputs]
     if unused:
         logger.info("inputs not used by the model: %s", ", ".join(unused))
-    selected = given.select(model.inputs)
+    selected = collected.select(model.inputs)
 
     values = selected.values
-    output_values, jacobian = model.values_and_jacobian(*values)
+    # Non-finite results are reported by _check_finite with the output's name.
+    with np.errstate(all="ignore"):
+        output_values, jacobian = model.values_and_jacobian(*values)
+    _check_finite(model, output_values, jacobian)
     common = (
         selected.names,
         values,
@@ -140,6 +145,24 @@ def propagate_uncertainty(
         progress=progress,
     )
     return _monte_carlo_result(linear, summary, level, digits, seed)
+
+
+def _check_finite(model, output_values, jacobian) -> None:
+    """Raise QuantityError if an output or sensitivity coefficient is NaN or infinite at
+    the input estimates, e.g. log(0) or a division by zero."""
+    for a, name in enumerate(model.outputs):
+        if not np.isfinite(output_values[a]):
+            raise QuantityError(
+                f"output {name} is {output_values[a]} at the input estimates; check the "
+                "model and the input values"
+            )
+        bad = np.flatnonzero(~np.isfinite(jacobian[a]))
+        if bad.size:
+            raise QuantityError(
+                f"sensitivity coefficient of {name} to {model.inputs[bad[0]]} is "
+                f"{jacobian[a, bad[0]]} at the input estimates (the model is not "
+                "differentiable there); check the model and the input values"
+            )
 
 
 def _monte_carlo_result(linear, summary, level, digits, seed) -> UncertaintyResult:

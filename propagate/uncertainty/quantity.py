@@ -30,9 +30,9 @@ class Quantity:
         known exactly. Must be positive.
     distribution : {"normal", "rectangular", "triangular", "t"}
         The probability distribution that Monte Carlo draws from. For "t" the draws are
-        ``value + std * T`` with ``T`` a Student t variable with ``dof`` degrees of freedom,
-        which is the scaled and shifted t distribution of JCGM 101:2008, 6.4.9 for a Type A
-        evaluation; its standard deviation is ``std * sqrt(dof / (dof - 2))``.
+        ``value + std * T``, where ``T`` is a Student t variable with ``dof`` degrees of
+        freedom. That is the scaled and shifted t distribution of JCGM 101:2008, 6.4.9 for
+        a Type A evaluation, and its standard deviation is ``std * sqrt(dof / (dof - 2))``.
     name : str, optional
         A label used in messages.
 
@@ -140,8 +140,8 @@ class Quantity:
         return format_plus_minus(self.value, self.std)
 
 
-def _as_float(number, what: str) -> float:
+def _as_float(number, description: str) -> float:
     try:
         return float(number)
     except (TypeError, ValueError):
-        raise QuantityError(f"{what} is {number!r}; give a number") from None
+        raise QuantityError(f"{description} is {number!r}; give a number") from None

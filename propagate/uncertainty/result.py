@@ -1,6 +1,9 @@
-"""Results of uncertainty propagation: per output the estimate, standard uncertainty,
-degrees of freedom, coverage factor, expanded uncertainty, interval and budget; together
-the output covariance and correlation matrices."""
+"""Results of uncertainty propagation and their JSON form.
+
+Each output has its estimate, standard uncertainty, degrees of freedom, coverage factor,
+expanded uncertainty, interval and budget. The result as a whole has the output
+covariance and correlation matrices.
+"""
 
 from __future__ import annotations
 

@@ -14,9 +14,9 @@ _EXPONENT = r"(?:[eE][+-]?\d+)"
 _PLUS_MINUS = r"(?:\+/-|\+-|±)"
 
 # Concise form: the digits in parentheses are the uncertainty in units of the last digit
-# of the value (``4.9990(32)`` is 4.9990 ± 0.0032), unless they contain a decimal point,
-# in which case they are in the units of the value (``12.3(1.2)`` is 12.3 ± 1.2). A
-# trailing exponent applies to both (JCGM 100:2008, 7.2.2).
+# of the value, so ``4.9990(32)`` is 4.9990 ± 0.0032. Digits with a decimal point are in
+# the units of the value, so ``12.3(1.2)`` is 12.3 ± 1.2. A trailing exponent applies to
+# both (JCGM 100:2008, 7.2.2).
 _CONCISE = re.compile(
     rf"^\s*(?P<value>[+-]?{_NUMBER})\((?P<uncertainty>\d+(?:\.\d+)?)\)(?P<exp>{_EXPONENT})?\s*$"
 )
@@ -51,7 +51,7 @@ def parse_value_uncertainty(text: str, name: str | None = None) -> tuple[float, 
     Raises
     ------
     QuantityError
-        If the text is none of the forms above, or a number in it is not finite.
+        If the text matches none of the forms above, or a number in it is not finite.
 
     Examples
     --------

@@ -64,8 +64,8 @@ def test_row_covariance(rows):
     result = propagate_arrays(MODEL, values, covariance=covariance)
     for k in (0, N - 1):
         inputs = {name: values[name][k] for name in names}
-        one = propagate_uncertainty(MODEL, inputs, covariance=covariance[k])
-        assert np.allclose(result.covariance[k], one.covariance, rtol=1e-11, atol=1e-16)
+        single = propagate_uncertainty(MODEL, inputs, covariance=covariance[k])
+        assert np.allclose(result.covariance[k], single.covariance, rtol=1e-11, atol=1e-16)
 
 
 def test_scalar_broadcast(rows):

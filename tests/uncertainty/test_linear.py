@@ -184,3 +184,13 @@ def test_graph_change_recompiles():
     graph.add_node("z", 3 * a)
     result = propagate_uncertainty(graph, {"A": A})
     assert result["z"].std == pytest.approx(0.09, rel=1e-14)
+
+
+def test_non_finite_output_rejected():
+    with pytest.raises(QuantityError, match="output y is"):
+        propagate_uncertainty("log(A)", {"A": (0.0, 0.1)})
+
+
+def test_non_differentiable_point_rejected():
+    with pytest.raises(QuantityError, match="sensitivity coefficient of y to A"):
+        propagate_uncertainty("sqrt(A)", {"A": (0.0, 0.1)})

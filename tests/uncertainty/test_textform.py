@@ -1,6 +1,8 @@
 """Text forms of a value with uncertainty: parsing and formatting."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from propagate.errors import QuantityError
 from propagate.uncertainty import format_concise, format_plus_minus, parse_value_uncertainty
@@ -95,3 +97,16 @@ def test_format_plus_minus():
 
 def test_format_exact_value():
     assert format_plus_minus(2.5, 0.0) == "2.5 ± 0"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    value=st.floats(-1e6, 1e6, allow_nan=False),
+    std=st.floats(1e-9, 1e3),
+)
+def test_concise_round_trip(value, std):
+    # The printed form keeps two significant digits of u, so parsing it back recovers u to
+    # within half a unit of its second digit and the value to within that unit.
+    parsed_value, parsed_std = parse_value_uncertainty(format_concise(value, std))
+    assert parsed_std == pytest.approx(std, rel=0.05 + 1e-12)
+    assert abs(parsed_value - value) <= 0.05 * std + 1e-9 * abs(value)
