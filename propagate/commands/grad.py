@@ -91,9 +91,7 @@ def parse_wrt(graph: Graph, text: str | None) -> list[str]:
         raise GraphError("--wrt is empty; give comma-separated names such as --wrt w,b")
     for name in names:
         if name not in graph:
-            raise GraphError(
-                f"unknown --wrt name '{name}'; inputs are: {', '.join(graph.inputs)}"
-            )
+            raise GraphError(f"unknown --wrt name '{name}'; inputs are: {', '.join(graph.inputs)}")
     return names
 
 

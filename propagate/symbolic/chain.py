@@ -36,25 +36,27 @@ class ChainPath:
         return sympy.Mul(*self.factors)
 
     def symbols_text(self) -> str:
-        """The factors as partial derivatives, e.g. ``∂L/∂a · ∂a/∂z · ∂z/∂w``."""
+        """Return the factors as partial derivatives, e.g. ``∂L/∂a · ∂a/∂z · ∂z/∂w``."""
         if not self.factors:
             return "1"
         pairs = zip(self.names, self.names[1:], strict=False)
         return " · ".join(f"∂{child}/∂{parent}" for child, parent in pairs)
 
     def factors_text(self) -> str:
-        """The factors as expressions, e.g. ``(a - y) · (1 - σ(z))*σ(z) · x``."""
+        """Return the factors as expressions, e.g. ``(a - y) · (1 - σ(z))*σ(z) · x``."""
         if not self.factors:
             return "1"
         return " · ".join(_display_factor(factor) for factor in self.factors)
 
     def symbols_latex(self) -> str:
+        """Return the factors as partial derivatives in LaTeX."""
         if not self.factors:
             return "1"
         pairs = zip(self.names, self.names[1:], strict=False)
         return r" \cdot ".join(_partial_latex(child, parent) for child, parent in pairs)
 
     def factors_latex(self) -> str:
+        """Return the factors as expressions in LaTeX."""
         if not self.factors:
             return "1"
         return r" \cdot ".join(_latex_factor(factor) for factor in self.factors)

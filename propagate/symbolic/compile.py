@@ -12,17 +12,12 @@ import logging
 from collections.abc import Iterable
 
 import numpy as np
-import scipy
-import scipy.constants  # noqa: F401  (generated code uses scipy.constants.pi)
-import scipy.special  # noqa: F401  (generated code uses scipy.special.erf)
 import sympy
 from sympy.printing.numpy import SciPyPrinter
 
 from propagate.errors import GraphError, ShapeError
 
 logger = logging.getLogger(__name__)
-
-_NAMESPACE = {"numpy": np, "scipy": scipy}
 
 
 class CompiledFunction:
@@ -65,14 +60,10 @@ class CompiledFunction:
         if kwargs:
             unknown = sorted(set(kwargs) - set(self.inputs))
             if unknown:
-                raise GraphError(
-                    f"unknown inputs {unknown}; this function takes {list(self.inputs)}"
-                )
+                raise GraphError(f"unknown inputs {unknown}; expected inputs: {list(self.inputs)}")
             missing = [name for name in self.inputs if name not in kwargs]
             if missing:
-                raise GraphError(
-                    f"missing inputs {missing}; this function takes {list(self.inputs)}"
-                )
+                raise GraphError(f"missing inputs {missing}; expected inputs: {list(self.inputs)}")
             args = [kwargs[name] for name in self.inputs]
         if len(args) != len(self.inputs):
             raise GraphError(
@@ -87,8 +78,23 @@ class CompiledFunction:
         return arrays
 
 
+class _Printer(SciPyPrinter):
+    """SciPy printer that writes constants from numpy, so only scipy.special is needed."""
+
+    def _print_Pi(self, expr):
+        return "numpy.pi"
+
+
 def _printer() -> SciPyPrinter:
-    return SciPyPrinter({"fully_qualified_modules": True, "inline": True, "strict": True})
+    return _Printer({"fully_qualified_modules": True, "inline": True, "strict": True})
+
+
+def _namespace() -> dict:
+    # Imported here because scipy.special takes a noticeable time to load and only
+    # generated code needs it (scipy.special.erf for the GELU).
+    import scipy.special
+
+    return {"numpy": np, "scipy": scipy}
 
 
 def compile_graph(graph, exprs, inputs: Iterable[str] | None = None) -> CompiledFunction:
@@ -152,7 +158,7 @@ def compile_graph(graph, exprs, inputs: Iterable[str] | None = None) -> Compiled
     lines.append(f"    return ({returned},)")
     source = "\n".join(lines) + "\n"
 
-    namespace = dict(_NAMESPACE)
+    namespace = _namespace()
     exec(compile(source, "<propagate.symbolic.compile>", "exec"), namespace)  # noqa: S102
     logger.debug("compiled %d expressions over %d nodes", len(outputs), len(nodes))
     return CompiledFunction(namespace["_compiled"], inputs, source, len(outputs))

@@ -23,8 +23,13 @@ from sympy import Function, Rational, S
 DEFAULT_LEAKY_SLOPE = Rational(1, 100)
 
 
-def _is_number(value) -> bool:
-    return bool(getattr(value, "is_number", False)) and value.is_extended_real is not False
+def _numpy_names(printer):
+    """Return a function that formats ``name`` as the printer's NumPy function ``name``.
+
+    ``_module_format`` also records the import, so ``sympy.lambdify`` works with these
+    classes as well as :func:`propagate.symbolic.compile_graph`.
+    """
+    return lambda name: printer._module_format(f"{printer._module}.{name}")
 
 
 class _NumericFunction(Function):
@@ -94,8 +99,8 @@ class sigmoid(_NumericFunction):
 
     def _numpycode(self, printer):
         x = printer._print(self.args[0])
-        np = printer._module_format(printer._module + ".")
-        return f"{np}exp(-{np}logaddexp(0, -({x})))"
+        np = _numpy_names(printer)
+        return f"{np('exp')}(-{np('logaddexp')}(0, -({x})))"
 
 
 class relu_grad(_NumericFunction):
@@ -123,9 +128,9 @@ class relu_grad(_NumericFunction):
 
     def _numpycode(self, printer):
         x = printer._print(self.args[0])
-        np = printer._module_format(printer._module + ".")
+        np = _numpy_names(printer)
         # A NaN fails both comparisons and stays NaN.
-        return f"{np}where(({x}) > 0, 1.0, {np}where(({x}) <= 0, 0.0, {np}nan))"
+        return f"{np('where')}(({x}) > 0, 1.0, {np('where')}(({x}) <= 0, 0.0, {np('nan')}))"
 
 
 class relu(_NumericFunction):
@@ -153,9 +158,9 @@ class relu(_NumericFunction):
 
     def _numpycode(self, printer):
         x = printer._print(self.args[0])
-        np = printer._module_format(printer._module + ".")
+        np = _numpy_names(printer)
         # Same values as where(x > 0, x, 0), but a NaN input stays NaN.
-        return f"{np}maximum({x}, 0.0)"
+        return f"{np('maximum')}({x}, 0.0)"
 
 
 class leaky_relu_grad(_NumericFunction):
@@ -183,8 +188,8 @@ class leaky_relu_grad(_NumericFunction):
     def _numpycode(self, printer):
         x = printer._print(self.args[0])
         slope = printer._print(self.args[1])
-        np = printer._module_format(printer._module + ".")
-        return f"{np}where(({x}) > 0, 1.0, {np}where(({x}) <= 0, {slope}, {np}nan))"
+        np = _numpy_names(printer)
+        return f"{np('where')}(({x}) > 0, 1.0, {np('where')}(({x}) <= 0, {slope}, {np('nan')}))"
 
 
 class leaky_relu(_NumericFunction):
@@ -219,8 +224,8 @@ class leaky_relu(_NumericFunction):
     def _numpycode(self, printer):
         x = printer._print(self.args[0])
         slope = printer._print(self.args[1])
-        np = printer._module_format(printer._module + ".")
-        return f"{np}where(({x}) > 0, {x}, ({slope})*({x}))"
+        np = _numpy_names(printer)
+        return f"{np('where')}(({x}) > 0, {x}, ({slope})*({x}))"
 
 
 class softplus(_NumericFunction):
@@ -252,8 +257,8 @@ class softplus(_NumericFunction):
 
     def _numpycode(self, printer):
         x = printer._print(self.args[0])
-        np = printer._module_format(printer._module + ".")
-        return f"{np}logaddexp(0, {x})"
+        np = _numpy_names(printer)
+        return f"{np('logaddexp')}(0, {x})"
 
 
 class gelu(_NumericFunction):
@@ -286,8 +291,8 @@ class gelu(_NumericFunction):
     def _numpycode(self, printer):
         x = printer._print(self.args[0])
         erf = printer._module_format("scipy.special.erf")
-        np = printer._module_format(printer._module + ".")
-        return f"(0.5*({x})*(1 + {erf}(({x})/{np}sqrt(2))))"
+        np = _numpy_names(printer)
+        return f"(0.5*({x})*(1 + {erf}(({x})/{np('sqrt')}(2))))"
 
 
 def _all_numbers(args) -> bool:
@@ -325,14 +330,15 @@ class tie_share(_NumericFunction):
 
     def _numpycode(self, printer):
         sense, target, *args = self.args
-        np = printer._module_format(printer._module + ".")
-        reduce = f"{np}maximum" if sense == 1 else f"{np}minimum"
+        np = _numpy_names(printer)
+        reduce = f"{np('maximum')}" if sense == 1 else f"{np('minimum')}"
         printed = [printer._print(arg) for arg in args]
         extreme = printed[0]
         for item in printed[1:]:
             extreme = f"{reduce}({extreme}, {item})"
-        count = " + ".join(f"{np}equal({item}, {extreme})" for item in printed)
-        return f"({np}equal({printer._print(target)}, {extreme})/({count}))"
+        # numpy adds booleans as a logical or, so each comparison is made a float first.
+        count = " + ".join(f"1.0*{np('equal')}({item}, {extreme})" for item in printed)
+        return f"(1.0*{np('equal')}({printer._print(target)}, {extreme})/({count}))"
 
 
 class _Extreme(_NumericFunction):
@@ -355,8 +361,8 @@ class _Extreme(_NumericFunction):
         return max(args) if self._sense == 1 else min(args)
 
     def _numpycode(self, printer):
-        np = printer._module_format(printer._module + ".")
-        reduce = f"{np}maximum" if self._sense == 1 else f"{np}minimum"
+        np = _numpy_names(printer)
+        reduce = f"{np('maximum')}" if self._sense == 1 else f"{np('minimum')}"
         printed = [printer._print(arg) for arg in self.args]
         result = printed[0]
         for item in printed[1:]:
@@ -413,11 +419,11 @@ class logsumexp(_NumericFunction):
         return largest + mpmath.log(mpmath.fsum(mpmath.exp(arg - largest) for arg in args))
 
     def _numpycode(self, printer):
-        np = printer._module_format(printer._module + ".")
+        np = _numpy_names(printer)
         printed = [printer._print(arg) for arg in self.args]
         result = printed[0]
         for item in printed[1:]:
-            result = f"{np}logaddexp({result}, {item})"
+            result = f"{np('logaddexp')}({result}, {item})"
         return result
 
 

@@ -5,8 +5,8 @@ Naming (layers count from 1, units and samples from 0):
 - ``W{l}_{i}_{j}``: weight from unit ``j`` of layer ``l-1`` to unit ``i`` of layer ``l``, so
   ``W_l`` has shape (units of layer l, units of layer l-1), as ``torch.nn.Linear.weight``;
 - ``b{l}_{i}``: bias of unit ``i`` of layer ``l``;
-- ``x{j}`` and ``y{i}``: input and target of a single sample; with a batch of several
-  samples every per-sample name gets the suffix ``_s{n}`` (``x0_s3``, ``z1_2_s3``);
+- ``x{j}`` and ``y{i}``: input and target of a single sample. With a batch of several
+  samples, every per-sample name gets the suffix ``_s{n}`` (``x0_s3``, ``z1_2_s3``);
 - ``z{l}_{i}`` (pre-activation) and ``a{l}_{i}`` (activation) nodes, and the loss node ``L``.
 
 Losses, averaged over the samples of the batch:
@@ -102,8 +102,9 @@ def dense_network(
         Units per layer, input layer first, e.g. ``[2, 3, 1]``.
     activations : list of str
         One per layer after the input: ``sigmoid``, ``tanh``, ``relu``, ``leaky_relu``,
-        ``softplus``, ``gelu`` or ``identity``; for ``cross-entropy`` the last one may also be
-        ``softmax`` (its nodes are the probabilities; the loss uses the logits either way).
+        ``softplus``, ``gelu`` or ``identity``. With ``cross-entropy`` the last one may also be
+        ``softmax``: its nodes are then the probabilities, and the loss uses the logits
+        either way.
     loss : {"mse", "cross-entropy"}
     inputs : array-like, optional
         Numbers of shape (n_0,) for one sample or (batch, n_0). Default: symbols.

@@ -289,6 +289,7 @@ class _Parser:
                 f"allowed: {_ALLOWED_FUNCTIONS}",
                 token,
             )
+
         spec = FUNCTIONS[name]
         opening = self.advance()
         self.enter()
@@ -300,6 +301,7 @@ class _Parser:
                 args.append(self.expression(0))
         self.expect(")", f"to close the call of '{name}' opened at position {opening.position}")
         self.depth -= 1
+
         if len(args) < spec.min_args or (spec.max_args is not None and len(args) > spec.max_args):
             raise self.error(f"'{name}' takes {_arity_text(spec)}, got {len(args)}", token)
         if name == "pow":
