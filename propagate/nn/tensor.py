@@ -152,6 +152,12 @@ class Tensor:
         grad : array_like, optional
             Adjoint of this tensor (the vector in the vector-Jacobian product). May be
             omitted only for a one-element tensor, where it is 1.
+
+        Notes
+        -----
+        The graph is kept, so a second call adds the same gradients to ``.grad`` again.
+        NOTE: gradients are plain arrays, so a gradient of a gradient (PyTorch's
+        ``create_graph=True``) is not supported.
         """
         if not self.requires_grad:
             raise GradientError(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import math
+import pickle
 
 import numpy as np
 import pytest
@@ -470,3 +472,26 @@ def test_rnn_wrong_input_shape():
 def test_rnn_unknown_nonlinearity():
     with pytest.raises(ValueError, match="sigmoid"):
         nn.RNN(3, 5, nonlinearity="sigmoid")
+
+
+# ---------------------------------------------------------------- copying and dtype
+
+
+def test_deepcopy_independent():
+    model = mlp()
+    clone = copy.deepcopy(model)
+    clone[0].weight.data[...] = 0.0
+    assert np.any(model[0].weight.data != 0.0)
+
+
+def test_pickle_round_trip():
+    model = nn.Sequential(nn.Linear(3, 4, rng=0), nn.BatchNorm1d(4)).eval()
+    restored = pickle.loads(pickle.dumps(model))
+    x = rng.normal(size=(2, 3))
+    np.testing.assert_array_equal(restored(x).data, model(x).data)
+
+
+def test_module_to_float32():
+    model = nn.Sequential(nn.Linear(3, 4, rng=0), nn.BatchNorm1d(4)).to(np.float32)
+    assert model[0].weight.dtype == np.float32
+    assert model[1].running_var.dtype == np.float32
