@@ -1,0 +1,27 @@
+"""Gradient checks of the engine: exact symbolic gradients, finite differences, complex step.
+
+- :func:`crosscheck` compares the engine's gradients and error terms δ with the exact ones of
+  the model exported to a symbolic Graph (:func:`export_model`);
+- :func:`gradcheck` compares any engine function's gradient with central differences and,
+  where the function is analytic, the complex step;
+- :func:`output_uncertainty` propagates input uncertainty to a network's outputs.
+"""
+
+from propagate.check.crosscheck import crosscheck, engine_gradients, exact_gradients
+from propagate.check.export import SUPPORTED, ExportedModel, export_model
+from propagate.check.report import Report, ReportRow, compare
+from propagate.check.sweep import SweepPlan, SweepResult
+
+__all__ = [
+    "SUPPORTED",
+    "ExportedModel",
+    "Report",
+    "ReportRow",
+    "SweepPlan",
+    "SweepResult",
+    "compare",
+    "crosscheck",
+    "engine_gradients",
+    "exact_gradients",
+    "export_model",
+]
