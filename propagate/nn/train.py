@@ -294,13 +294,17 @@ class Trainer:
     model, optimizer, scheduler
         The network, its optimizer and the schedule (None without one).
     epoch : int
-        Epochs completed.
+        Epochs completed. While an epoch runs, its 1-based number is ``current_epoch``.
     step : int
         Optimizer steps completed.
     batch : tuple of ndarray or None
         ``(x, y)`` of the current batch, standardised as fed to the model.
     history : list of dict
-        One record per completed epoch, as written to ``history.jsonl``.
+        One record per completed epoch, as written to ``history.jsonl``, with the keys
+        ``epoch``, ``step`` (steps completed), ``train_loss``, ``train_accuracy`` (or
+        ``train_rmse``), ``test_loss``, ``test_accuracy`` (or ``test_rmse``), ``lr`` (the rate
+        used during the epoch) and ``seconds`` (training and test evaluation, not saving).
+        The train figures are averages over the epoch's batches as the weights changed.
     stop_training : bool
         Set by a callback to stop after the current epoch.
     """
@@ -378,6 +382,11 @@ class Trainer:
         return float(self.optimizer.lr)
 
     @property
+    def current_epoch(self) -> int:
+        """1-based number of the epoch that is running, or of the next one between epochs."""
+        return self.epoch + 1
+
+    @property
     def metric_name(self) -> str:
         """``"accuracy"`` for classification, ``"rmse"`` for regression."""
         return "accuracy" if self.data.task == "classification" else "rmse"
@@ -443,6 +452,11 @@ class Trainer:
             if method is not None:
                 method(self, *args)
 
+    def _checkpoint_note(self) -> str:
+        if self.checkpoint_path is not None and self.checkpoint_path.exists():
+            return f"the last good checkpoint {self.checkpoint_path} is kept"
+        return "no checkpoint was written"
+
     def _diverged(self, step: int, loss: float) -> NonFiniteError | None:
         """Return the error for a non-finite loss or gradient at ``step``, else None."""
         culprit = None
@@ -452,27 +466,23 @@ class Trainer:
                 culprit = name
                 break
         if culprit is not None:
-            what = f"the gradient of {culprit!r} is not finite (batch loss {loss:.6g})"
+            cause = f"the gradient of {culprit!r} is not finite (batch loss {loss:.6g})"
         elif not math.isfinite(loss):
-            what = f"the batch loss is {loss} while every gradient is finite"
+            cause = f"the batch loss is {loss} while every gradient is finite"
         else:
             return None
-        if self.checkpoint_path is not None and self.checkpoint_path.exists():
-            kept = f"the last good checkpoint {self.checkpoint_path} is kept"
-        else:
-            kept = "no checkpoint was written"
         return NonFiniteError(
-            f"training diverged at step {step} (epoch {self.epoch + 1}): {what}; {kept}; "
-            "lower the learning rate or set a clip norm"
+            f"training diverged at step {step} (epoch {self.current_epoch}): {cause}; "
+            f"{self._checkpoint_note()}; lower the learning rate or set a clip norm"
         )
 
     def _check_parameters(self) -> None:
         for name, parameter in self.model.named_parameters():
             if not np.all(np.isfinite(_as_array(parameter))):
                 raise NonFiniteError(
-                    f"training diverged in epoch {self.epoch + 1}: parameter {name!r} is not "
-                    "finite after the update; the checkpoint of the previous epoch is kept; "
-                    "lower the learning rate or set a clip norm"
+                    f"training diverged in epoch {self.current_epoch} at step {self.step}: "
+                    f"parameter {name!r} is not finite after the update; "
+                    f"{self._checkpoint_note()}; lower the learning rate or set a clip norm"
                 )
 
     def _show_progress(self) -> bool:
@@ -520,7 +530,7 @@ class Trainer:
 
     def _run_epoch(self, parameters, bar) -> dict:
         config = self.config
-        epoch = self.epoch + 1
+        epoch = self.current_epoch
         bar.set_description(f"epoch {epoch}/{config.epochs}")
         start = time.perf_counter()
         lr = self.lr

@@ -153,6 +153,8 @@ class Recorder:
         self.calls.append(("step", step))
         if step != trainer.step + 1:
             self.problems.append(f"step {step} but trainer.step {trainer.step}")
+        if len(trainer.history) != trainer.current_epoch - 1:
+            self.problems.append(f"current_epoch {trainer.current_epoch} at step {step}")
         if any(p.grad is None for p in trainer.model.parameters()):
             self.problems.append(f"missing gradient at step {step}")
         if trainer.batch is None or len(trainer.batch[0]) != len(trainer.batch[1]):

@@ -1,6 +1,7 @@
 """Resuming from a checkpoint, stopping on divergence, and surviving a crash during save."""
 
 import json
+import math
 import os
 import warnings
 
@@ -192,3 +193,27 @@ def test_crash_during_save_keeps_previous_checkpoint(tmp_path, monkeypatch):
     assert leftovers == []
     resumed = Trainer.resume(tmp_path, digits_data(TrainConfig()), epochs=3, progress=False)
     assert resumed.epoch == 1
+
+
+def test_non_finite_weight_at_epoch_end(tmp_path):
+    class PoisonLastStep:
+        def on_update_end(self, trainer, step, batch_loss):
+            if step == math.ceil(len(trainer.x_train) / trainer.config.batch_size):
+                trainer.model[2].weight.data[0, 0] = np.inf
+
+    trainer = new_trainer(tmp_path, epochs=2, callbacks=[PoisonLastStep()])
+    with pytest.raises(NonFiniteError, match=r"parameter '2\.weight' is not finite") as info:
+        trainer.fit()
+    assert "no checkpoint was written" in str(info.value)
+    assert not (tmp_path / "checkpoint.npz").exists()
+
+
+def test_non_finite_weight_mid_epoch(tmp_path):
+    class PoisonStepFive:
+        def on_update_end(self, trainer, step, batch_loss):
+            if step == 5:
+                trainer.model[2].weight.data[0, 0] = np.nan
+
+    trainer = new_trainer(tmp_path, epochs=1, callbacks=[PoisonStepFive()])
+    with pytest.raises(NonFiniteError, match=r"at step 6 \(epoch 1\)"):
+        trainer.fit()
