@@ -34,10 +34,12 @@ examples:
   propagate uncertainty "R = V/(I*1e-3)*cos(phi)" "X = V/(I*1e-3)*sin(phi)" \\
       --readings gum_h2_readings.csv --method monte-carlo --seed 1
 
-The readings CSV has one column per input and one row per simultaneous observation.
-Each input becomes its mean with the standard deviation of the mean and n-1 degrees of
-freedom, correlated as the means are. With --json, infinite degrees of freedom are written as
-null and each budget share is a fraction of the output variance (the shares add to 1)."""
+The readings CSV has one column per input and one row per simultaneous
+observation. Each input becomes its mean with the standard deviation of the
+mean and n-1 degrees of freedom, correlated as the means are.
+
+With --json, infinite degrees of freedom are written as null, and each budget
+share is a fraction of the output variance (the shares add up to 1)."""
 
 
 def add_parser(subparsers) -> None:
@@ -45,8 +47,8 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "uncertainty",
         help="propagate measurement uncertainty through a model (GUM, GUM Supplement 1)",
-        description="Propagate standard uncertainties and correlations of the inputs to "
-        "the outputs of a measurement model, with a budget per output.",
+        description="Propagate standard uncertainties and correlations of the inputs\n"
+        "to the outputs of a measurement model, with a budget per output.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

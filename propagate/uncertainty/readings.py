@@ -48,11 +48,16 @@ class TypeA:
         """The covariance matrix of the means s(x̄_i, x̄_j) (GUM 5.2.3, equation 17)."""
         return self.correlation * np.outer(self.stds, self.stds)
 
-    def quantities(self) -> dict[str, Quantity]:
-        """Return each mean as a normal Quantity with its s(x̄) and n - 1 degrees of
-        freedom."""
+    def quantities(self, distribution: str = "normal") -> dict[str, Quantity]:
+        """Return each mean as a Quantity with its s(x̄) and n - 1 degrees of freedom.
+
+        ``distribution="t"`` makes Monte Carlo draw each input from the scaled and shifted
+        t distribution of JCGM 101:2008, 6.4.9, which needs n > 3 observations.
+        """
         return {
-            name: Quantity(float(mean), float(std), dof=self.dof, name=name)
+            name: Quantity(
+                float(mean), float(std), dof=self.dof, distribution=distribution, name=name
+            )
             for name, mean, std in zip(self.names, self.means, self.stds, strict=True)
         }
 

@@ -82,3 +82,9 @@ def test_bad_csv_rejected(tmp_path, text, fragment):
 def test_missing_file_raises_oserror(tmp_path):
     with pytest.raises(OSError):
         read_readings(tmp_path / "absent.csv")
+
+
+def test_quantities_t_distribution(h2):
+    quantities = h2.quantities(distribution="t")
+    assert quantities["phi"].distribution == "t"
+    assert quantities["phi"].dof == 4
