@@ -9,6 +9,7 @@
 
 from propagate.check.crosscheck import crosscheck, engine_gradients, exact_gradients
 from propagate.check.export import SUPPORTED, ExportedModel, export_model
+from propagate.check.gradcheck import central_step, gradcheck, gradcheck_model
 from propagate.check.report import Report, ReportRow, compare
 from propagate.check.sweep import SweepPlan, SweepResult
 
@@ -20,8 +21,11 @@ __all__ = [
     "SweepPlan",
     "SweepResult",
     "compare",
+    "central_step",
     "crosscheck",
     "engine_gradients",
     "exact_gradients",
     "export_model",
+    "gradcheck",
+    "gradcheck_model",
 ]

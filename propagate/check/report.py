@@ -35,6 +35,8 @@ class ReportRow:
         The tested and the reference value at ``worst_index``.
     passed : bool
         Whether every entry has a relative error of at most ``rtol``.
+    rtol, floor : float
+        Tolerance and floor this row was judged with.
     """
 
     name: str
@@ -46,6 +48,8 @@ class ReportRow:
     value: float
     reference: float
     passed: bool
+    rtol: float
+    floor: float
 
     def to_dict(self) -> dict:
         """Return the row as JSON-ready data."""
@@ -59,6 +63,8 @@ class ReportRow:
             "value": self.value,
             "reference": self.reference,
             "passed": self.passed,
+            "rtol": self.rtol,
+            "floor": self.floor,
         }
 
 
@@ -84,7 +90,7 @@ def compare(name: str, kind: str, value, reference, rtol: float, floor: float) -
     absolute = np.where(np.isnan(absolute), np.inf, absolute)
     relative = absolute / np.maximum(np.abs(reference), floor)
     if value.size == 0:
-        return ReportRow(name, kind, value.shape, 0.0, 0.0, (), 0.0, 0.0, True)
+        return ReportRow(name, kind, value.shape, 0.0, 0.0, (), 0.0, 0.0, True, rtol, floor)
     worst = np.unravel_index(int(np.argmax(relative)), value.shape)
     return ReportRow(
         name=name,
@@ -96,6 +102,8 @@ def compare(name: str, kind: str, value, reference, rtol: float, floor: float) -
         value=float(value[worst]),
         reference=float(reference[worst]),
         passed=bool(relative.max() <= rtol),
+        rtol=rtol,
+        floor=floor,
     )
 
 
@@ -109,7 +117,7 @@ class Report:
         What was compared with what, e.g. ``"engine vs exact (float64)"``.
     rows : list of ReportRow
     rtol : float
-        Largest relative error that passes.
+        Largest relative error that passes (rows may carry their own, see ``ReportRow``).
     floor : float
         Floor of the denominator of the relative error (see the module docstring).
     notes : list of str
@@ -129,10 +137,11 @@ class Report:
 
     @property
     def worst(self) -> str:
-        """The tensor and entry of the largest relative error, e.g. ``0.weight[2,1]``."""
+        """The tensor and entry of the largest relative error (as a multiple of its row's
+        tolerance), e.g. ``0.weight[2,1]``."""
         if not self.rows:
             return "none"
-        row = max(self.rows, key=lambda r: r.max_rel_error)
+        row = max(self.rows, key=lambda r: r.max_rel_error / r.rtol)
         return f"{row.name}[{','.join(map(str, row.worst_index))}]"
 
     @property
@@ -163,7 +172,7 @@ class Report:
 
     def table(self) -> str:
         """Return the rows as an aligned text table with a verdict line."""
-        header = ("tensor", "kind", "shape", "max abs err", "max rel err", "worst", "ok")
+        header = ("tensor", "kind", "shape", "max abs err", "max rel err", "worst", "rtol", "ok")
         lines = [header]
         for row in self.rows:
             lines.append(
@@ -174,6 +183,7 @@ class Report:
                     f"{row.max_abs_error:.2e}",
                     f"{row.max_rel_error:.2e}",
                     ",".join(map(str, row.worst_index)) or "-",
+                    f"{row.rtol:g}",
                     "yes" if row.passed else "NO",
                 )
             )
@@ -184,9 +194,10 @@ class Report:
                 "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True))
             )
         verdict = "passed" if self.passed else f"FAILED: {', '.join(self.failed)}"
+        floors = sorted({row.floor for row in self.rows} or {self.floor})
         text.append(
-            f"{verdict} (rtol {self.rtol:g}, relative error |a - b| / max(|b|, {self.floor:g}); "
-            f"worst {self.worst})"
+            f"{verdict} (relative error |a - b| / max(|b|, floor), floor "
+            f"{', '.join(f'{floor:g}' for floor in floors)}; worst {self.worst})"
         )
         text.extend(f"note: {note}" for note in self.notes)
         return "\n".join(text)
