@@ -10,12 +10,21 @@
 from propagate.check.crosscheck import crosscheck, engine_gradients, exact_gradients
 from propagate.check.export import SUPPORTED, ExportedModel, export_model
 from propagate.check.gradcheck import central_step, gradcheck, gradcheck_model
+from propagate.check.network_uncertainty import (
+    OutputUncertainty,
+    engine_jacobian,
+    input_covariance,
+    monte_carlo_covariance,
+    output_uncertainty,
+    symbolic_jacobian,
+)
 from propagate.check.report import Report, ReportRow, compare
 from propagate.check.sweep import SweepPlan, SweepResult
 
 __all__ = [
     "SUPPORTED",
     "ExportedModel",
+    "OutputUncertainty",
     "Report",
     "ReportRow",
     "SweepPlan",
@@ -24,8 +33,13 @@ __all__ = [
     "central_step",
     "crosscheck",
     "engine_gradients",
+    "engine_jacobian",
     "exact_gradients",
     "export_model",
     "gradcheck",
     "gradcheck_model",
+    "input_covariance",
+    "monte_carlo_covariance",
+    "output_uncertainty",
+    "symbolic_jacobian",
 ]

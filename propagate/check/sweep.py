@@ -45,17 +45,20 @@ class SweepResult:
 
 
 class SweepPlan:
-    """The local derivatives of every edge that ``output`` depends on, ready to evaluate.
+    """The local derivatives of every edge that the outputs depend on, ready to evaluate.
 
-    Build it once per graph and output and call :meth:`run` for any input values.
+    Build it once per graph and outputs, then call :meth:`run` or :meth:`run_all` for any
+    input values. Several outputs share one compiled function and one set of local
+    derivative values; each output costs one more numeric sweep.
     """
 
-    def __init__(self, graph: Graph, output: str):
-        if graph.is_input(output):
-            raise GraphError(f"'{output}' is an input; the sweep needs a node as its output")
+    def __init__(self, graph: Graph, outputs: str | list[str]):
+        self.outputs = [outputs] if isinstance(outputs, str) else list(outputs)
+        for output in self.outputs:
+            if graph.is_input(output):
+                raise GraphError(f"'{output}' is an input; the sweep needs a node as its output")
         self.graph = graph
-        self.output = output
-        self.order = graph.ancestors([output])
+        self.order = graph.ancestors(self.outputs)
         self.edges: list[tuple[str, str, sympy.Expr]] = []
         for child in self.order:
             for parent in graph.parents(child):
@@ -71,32 +74,46 @@ class SweepPlan:
         return self._compiled
 
     def run(self, at: Mapping[str, float], dps: int | None = None) -> SweepResult:
-        """Evaluate values and adjoints at the inputs ``at``, in float64 or with ``dps`` digits."""
+        """Evaluate values and adjoints of the first output, in float64 or with ``dps`` digits."""
+        values, factors = self._factors(at, dps)
+        return self._sweep(values, factors, self.outputs[0], dps)
+
+    def run_all(self, at: Mapping[str, float], dps: int | None = None) -> dict[str, SweepResult]:
+        """Evaluate values and adjoints of every output; see :meth:`run`."""
+        values, factors = self._factors(at, dps)
+        return {output: self._sweep(values, factors, output, dps) for output in self.outputs}
+
+    def _factors(self, at, dps):
+        """Return the values and the local derivative of every edge, in edge order."""
         values, derivatives = (
             self._float_values(at) if dps is None else self._precise_values(at, dps)
         )
-        one, zero = (1.0, 0.0) if dps is None else (mpmath.mpf(1), mpmath.mpf(0))
-        adjoints = {name: zero for name in values}
-        adjoints[self.output] = one
-
         compound = iter(derivatives)
-        local = []
+        factors = []
         for _, _, derivative in self.edges:
             if derivative.is_Symbol:
-                local.append(values[derivative.name])
+                factors.append(values[derivative.name])
             elif derivative.is_Atom:
-                local.append(float(derivative) if dps is None else mpmath.mpf(derivative))
+                factors.append(float(derivative) if dps is None else _to_mpf(derivative))
             else:
-                local.append(next(compound))
+                factors.append(next(compound))
+        return values, factors
+
+    def _sweep(self, values, factors, output: str, dps) -> SweepResult:
+        one, zero = (1.0, 0.0) if dps is None else (mpmath.mpf(1), mpmath.mpf(0))
+        adjoints = {name: zero for name in values}
+        adjoints[output] = one
 
         # Edges are grouped by child in topological order, so walking them backwards
         # completes every child's adjoint before it is passed on to the child's parents.
         context = mpmath.workdps(dps) if dps is not None else _nothing()
         with context:
             for (child, parent, _), factor in zip(
-                reversed(self.edges), reversed(local), strict=True
+                reversed(self.edges), reversed(factors), strict=True
             ):
-                adjoints[parent] = adjoints[parent] + adjoints[child] * factor
+                adjoint = adjoints[child]
+                if adjoint:
+                    adjoints[parent] = adjoints[parent] + adjoint * factor
         return SweepResult(values, adjoints, dps)
 
     def _float_values(self, at):
@@ -108,7 +125,7 @@ class SweepPlan:
         return values, results[len(self.order) :]
 
     def _precise_values(self, at, dps: int):
-        exact = self.graph.values(at, dps=dps, names=[self.output])
+        exact = self.graph.values(at, dps=dps, names=self.outputs)
         symbols = {self.graph.symbol(name): value for name, value in exact.items()}
         derivatives = []
         for expr in self.compound:
