@@ -181,14 +181,15 @@ def _to_float(value):
     return float(value)
 
 
-def _encode(value):
-    """Replace non-finite floats by their text form, recursively."""
-    if isinstance(value, float) and not math.isfinite(value):
+def encode_nonfinite(value):
+    """Replace NaN and infinite floats by the strings ``"NaN"``, ``"Infinity"``,
+    ``"-Infinity"`` inside nested dicts and lists, so strict JSON can hold them."""
+    if isinstance(value, (float, np.floating)) and not math.isfinite(value):
         return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
     if isinstance(value, dict):
-        return {key: _encode(item) for key, item in value.items()}
+        return {key: encode_nonfinite(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [_encode(item) for item in value]
+        return [encode_nonfinite(item) for item in value]
     return value
 
 
@@ -204,7 +205,7 @@ def _decode(value):
 
 def record_to_json(record: StepRecord) -> str:
     """Return ``record`` as one line of strict JSON (without the newline)."""
-    return json.dumps(_encode(record.to_dict()), allow_nan=False, separators=(",", ":"))
+    return json.dumps(encode_nonfinite(record.to_dict()), allow_nan=False, separators=(",", ":"))
 
 
 def record_from_json(line: str) -> StepRecord:
@@ -343,3 +344,339 @@ def summarize_array(values: np.ndarray, activation: str | None) -> dict:
         dead_units = ~np.any(units > 0, axis=0)
         stats["dead_fraction"] = np.count_nonzero(dead_units) / dead_units.size
     return stats
+
+
+def _squared_norm(array: np.ndarray) -> float:
+    """Return ||array||² as a Python float, without the overflow of squaring huge entries.
+
+    ``np.dot`` of the flattened array needs no copy for contiguous arrays; in float32 the
+    sum of squares overflows for norms above about 1.8e19, so that case is rescaled.
+    """
+    flat = array.reshape(-1)
+    total = float(np.dot(flat, flat))
+    if math.isinf(total) and np.all(np.isfinite(flat)):
+        scale = float(np.max(np.abs(flat)))
+        scaled = flat / scale
+        total = scale * scale * float(np.dot(scaled, scaled))
+    return total
+
+
+def _sqrt_or_none(value: float | None) -> float | None:
+    return None if value is None else math.sqrt(value)
+
+
+class _LayerWatch:
+    """Parameters of one monitored layer and what the hooks captured for it."""
+
+    def __init__(self, name: str, module):
+        self.name = name
+        self.module = module
+        self.kind = type(module).__name__
+        self.parameters = [(pname, p) for pname, p in module.named_parameters()]
+        self.snapshot: list[np.ndarray] | None = None
+        self.parameter_norm_sq = 0.0
+        self.reset()
+
+    def reset(self) -> None:
+        self.delta_sq: float | None = None
+        self.activation: str | None = None
+        self.activation_stats: dict | None = None
+
+    def add_delta(self, grad: np.ndarray) -> None:
+        self.delta_sq = (self.delta_sq or 0.0) + _squared_norm(np.asarray(grad))
+
+
+class Monitor:
+    """Record gradient-flow statistics of a model every ``every`` training steps.
+
+    Use it as a callback of :class:`propagate.nn.train.Trainer` (see :func:`attach_monitor`)
+    or by hand in a custom loop::
+
+        monitor = Monitor(every=10, log_path="run/monitor.jsonl").attach(model)
+        for step in range(1, steps + 1):
+            loss = nn.cross_entropy(model(x), y)
+            optimizer.zero_grad()
+            loss.backward()
+            monitor.record(step, loss, lr=optimizer.lr)  # before optimizer.step()
+            optimizer.step()
+            monitor.after_update()                       # gives the update ratio
+        monitor.close()
+
+    Hooks capture δ and activations only while the monitor is armed, that is during the
+    forward and backward of a step it will record: after :meth:`after_update` (or
+    :meth:`record`) of step t it arms itself for step t + 1 when ``every`` divides t + 1.
+    Forward passes under ``nn.no_grad()`` (evaluation) are never captured.
+
+    Parameters
+    ----------
+    every : int
+        Record the steps whose number is a multiple of ``every``.
+    log_path : str or os.PathLike, optional
+        JSON lines file that receives one record per recorded step.
+    flush_every : int
+        Records between flushes of the log.
+    keep_records : bool
+        Keep every record in :attr:`records` as well (needed by :meth:`diagnose`).
+
+    Attributes
+    ----------
+    records : list of StepRecord
+        The records so far, when ``keep_records`` is true.
+    """
+
+    def __init__(
+        self,
+        every: int = 1,
+        log_path: str | os.PathLike | None = None,
+        flush_every: int = 1,
+        keep_records: bool = True,
+    ):
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ValueError(f"every must be a positive whole number of steps, not {every!r}")
+        self.every = every
+        self.log = MonitorLog(log_path, flush_every) if log_path is not None else None
+        self.keep_records = keep_records
+        self.records: list[StepRecord] = []
+        self.model = None
+        self._watches: list[_LayerWatch] = []
+        self._by_module: dict[int, _LayerWatch] = {}
+        self._handles: list = []
+        self._armed = True
+        self._order: list[_LayerWatch] = []
+        self._current: _LayerWatch | None = None
+        self._pending: StepRecord | None = None
+        self._pending_order: list[_LayerWatch] = []
+
+    # --- attaching -------------------------------------------------------------------------
+
+    def attach(self, model) -> Monitor:
+        """Register forward hooks on the ``Linear``, ``RNN`` and activation modules of ``model``.
+
+        Returns the monitor, so that ``Monitor(...).attach(model)`` reads as one step.
+        """
+        from propagate.nn.modules.activation import GELU, LeakyReLU, ReLU, Sigmoid, Softplus, Tanh
+        from propagate.nn.modules.linear import Linear
+        from propagate.nn.modules.rnn import RNN
+
+        self.detach()
+        self.model = model
+        activations = (Sigmoid, Tanh, ReLU, LeakyReLU, GELU, Softplus)
+        for name, module in model.named_modules():
+            if isinstance(module, (Linear, RNN)):
+                watch = _LayerWatch(name or type(module).__name__, module)
+                self._watches.append(watch)
+                self._by_module[id(module)] = watch
+                self._handles.append(module.register_forward_hook(self._on_layer_output))
+            elif isinstance(module, activations):
+                self._handles.append(module.register_forward_hook(self._on_activation_output))
+        if not self._watches:
+            raise ValueError(
+                f"the model {type(model).__name__} has no Linear or RNN layer to monitor"
+            )
+        self._order = []
+        self._current = None
+        return self
+
+    def detach(self) -> None:
+        """Remove every hook this monitor registered."""
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+        self._watches = []
+        self._by_module = {}
+
+    def should_record(self, step: int) -> bool:
+        """Return whether ``step`` is one of the steps this monitor records."""
+        return step % self.every == 0
+
+    def begin_step(self, step: int) -> None:
+        """Arm the hooks for ``step`` if it is recorded; optional before the forward pass."""
+        self._armed = self.should_record(step)
+        self._order = []
+        self._current = None
+        for watch in self._watches:
+            watch.reset()
+
+    # --- hooks -----------------------------------------------------------------------------
+
+    def _on_layer_output(self, module, inputs, output) -> None:
+        if not self._armed:
+            return
+        watch = self._by_module[id(module)]
+        outputs = output if isinstance(output, tuple) else (output,)
+        if not getattr(outputs[0], "requires_grad", False):
+            return
+        if watch not in self._order:
+            self._order.append(watch)
+        watch.delta_sq = None
+        for tensor in outputs:
+            tensor.register_hook(watch.add_delta)
+        self._current = watch
+
+        if watch.kind == "RNN":
+            # The RNN's nonlinearity is applied inside its forward: its output holds the
+            # activations of every time step.
+            watch.activation = module.nonlinearity
+            watch.activation_stats = summarize_array(outputs[0].data, module.nonlinearity)
+
+    def _on_activation_output(self, module, inputs, output) -> None:
+        if not self._armed or self._current is None:
+            return
+        if not getattr(output, "requires_grad", False):
+            return
+        # An activation belongs to the Linear layer that ran last before it in this pass.
+        watch = self._current
+        watch.activation = type(module).__name__
+        watch.activation_stats = summarize_array(output.data, watch.activation)
+
+    # --- recording -------------------------------------------------------------------------
+
+    def record(
+        self, step: int, loss, lr: float | None = None, epoch: int | None = None
+    ) -> StepRecord | None:
+        """Record ``step`` after ``loss.backward()`` and before ``optimizer.step()``.
+
+        Call it on every step; it returns None on steps it does not record. The record is
+        written to the log by :meth:`after_update`, which adds the update-to-weight ratio,
+        or else by the next :meth:`record` or :meth:`close`.
+        """
+        if self.model is None:
+            raise ValueError("the monitor is not attached to a model; call attach(model) first")
+        self._write_pending()
+        if not self.should_record(step):
+            self._arm_for(step + 1)
+            return None
+
+        loss_value = float(loss.item()) if hasattr(loss, "item") else float(loss)
+        order = self._order + [w for w in self._watches if w not in self._order]
+        layers = [self._layer_stats(watch) for watch in order]
+        record = StepRecord(
+            step=step,
+            loss=loss_value,
+            lr=None if lr is None else float(lr),
+            layers=layers,
+            epoch=epoch,
+        )
+        self._pending = record
+        self._pending_order = order
+        self._arm_for(step + 1)
+        return record
+
+    def _layer_stats(self, watch: _LayerWatch) -> LayerStats:
+        weight_sq = bias_sq = weight_grad_sq = bias_grad_sq = None
+        if watch.snapshot is None:
+            watch.snapshot = [np.empty_like(p.data) for _, p in watch.parameters]
+
+        for (pname, parameter), buffer in zip(watch.parameters, watch.snapshot, strict=True):
+            np.copyto(buffer, parameter.data)
+            value_sq = _squared_norm(parameter.data)
+            grad_sq = None if parameter.grad is None else _squared_norm(parameter.grad)
+            if pname.startswith("bias"):
+                bias_sq = (bias_sq or 0.0) + value_sq
+                if grad_sq is not None:
+                    bias_grad_sq = (bias_grad_sq or 0.0) + grad_sq
+            else:
+                weight_sq = (weight_sq or 0.0) + value_sq
+                if grad_sq is not None:
+                    weight_grad_sq = (weight_grad_sq or 0.0) + grad_sq
+        watch.parameter_norm_sq = (weight_sq or 0.0) + (bias_sq or 0.0)
+
+        stats = LayerStats(
+            name=watch.name,
+            kind=watch.kind,
+            weight_grad_norm=_sqrt_or_none(weight_grad_sq),
+            bias_grad_norm=_sqrt_or_none(bias_grad_sq),
+            weight_norm=_sqrt_or_none(weight_sq),
+            delta_norm=_sqrt_or_none(watch.delta_sq),
+            activation=watch.activation,
+        )
+        if watch.activation_stats is not None:
+            for key, value in watch.activation_stats.items():
+                setattr(stats, key, value)
+        return stats
+
+    def after_update(self) -> StepRecord | None:
+        """Add the update-to-weight ratio to the pending record and write it.
+
+        Call it right after ``optimizer.step()``; returns the completed record, or None
+        when the step was not recorded.
+        """
+        record = self._pending
+        if record is None:
+            return None
+        for stats, watch in zip(record.layers, self._pending_order, strict=True):
+            update_sq = 0.0
+            for (_, parameter), before in zip(watch.parameters, watch.snapshot, strict=True):
+                np.subtract(parameter.data, before, out=before)
+                update_sq += _squared_norm(before)
+            if watch.parameter_norm_sq > 0:
+                stats.update_ratio = math.sqrt(update_sq / watch.parameter_norm_sq)
+        self._write_pending()
+        return record
+
+    def _arm_for(self, step: int) -> None:
+        self.begin_step(step)
+
+    def _write_pending(self) -> None:
+        record = self._pending
+        if record is None:
+            return
+        self._pending = None
+        if self.keep_records:
+            self.records.append(record)
+        if self.log is not None:
+            self.log.write(record)
+
+    def close(self) -> None:
+        """Write the pending record, flush and close the log, and remove the hooks."""
+        self._write_pending()
+        if self.log is not None:
+            self.log.close()
+        self.detach()
+
+    def diagnose(self, thresholds=None):
+        """Diagnose the records kept so far; see :func:`propagate.nn.diagnosis.diagnose`."""
+        from propagate.nn.diagnosis import diagnose
+
+        return diagnose(self.records, thresholds)
+
+    # --- Trainer callback ------------------------------------------------------------------
+
+    def on_train_begin(self, trainer) -> None:
+        if self.log is not None:
+            _truncate_log(self.log.path, keep_until=trainer.step)
+        self.attach(trainer.model)
+        self.begin_step(trainer.step + 1)
+
+    def on_step_end(self, trainer, step, batch_loss) -> None:
+        self.record(step, batch_loss, lr=trainer.lr, epoch=trainer.epoch + 1)
+
+    def on_update_end(self, trainer, step, batch_loss) -> None:
+        self.after_update()
+
+    def on_train_end(self, trainer) -> None:
+        self.close()
+
+
+def _truncate_log(path: Path, keep_until: int) -> None:
+    """Keep only the records up to step ``keep_until``, as a resumed run rewrites them."""
+    if not path.exists():
+        return
+    if keep_until <= 0:
+        write_text_atomic(path, "")
+        return
+    kept = [record for record in read_log(path) if record.step <= keep_until]
+    write_log(path, kept)
+
+
+def attach_monitor(trainer, every: int = 1, log_path: str | os.PathLike | None = None) -> Monitor:
+    """Add a :class:`Monitor` to ``trainer.callbacks`` and return it.
+
+    The log goes to ``log_path`` or, by default, to ``monitor.jsonl`` in the trainer's
+    output folder beside ``history.jsonl`` (no log when the trainer has no folder).
+    """
+    if log_path is None and getattr(trainer, "out_dir", None) is not None:
+        log_path = Path(trainer.out_dir) / LOG_NAME
+    monitor = Monitor(every=every, log_path=log_path)
+    trainer.callbacks.append(monitor)
+    return monitor
