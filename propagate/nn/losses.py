@@ -33,7 +33,9 @@ def _target_like(target, prediction: Tensor, name: str) -> Tensor:
             f"{name}: target shape {target.shape} differs from input shape {prediction.shape}; "
             f"reshape the target to match"
         )
-    if not np.issubdtype(target.dtype, np.floating):
+    # A constant target takes the prediction's dtype, so float64 labels do not turn a
+    # float32 loss into float64.
+    if not target.requires_grad and target.dtype != prediction.dtype:
         target = Tensor(target.data.astype(prediction.dtype))
     return target
 

@@ -105,3 +105,10 @@ def test_rnn_float32():
     output.sum().backward()
     assert output.dtype == F32
     assert layer.weight_hh_l0.grad.dtype == F32
+
+
+def test_float64_target_float32_loss():
+    prediction = nn.Tensor(np.ones((3, 2), dtype=F32), requires_grad=True)
+    target = np.zeros((3, 2), dtype=np.float64)
+    assert nn.mse_loss(prediction, target).dtype == F32
+    assert nn.bce_with_logits(prediction, target).dtype == F32

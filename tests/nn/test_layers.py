@@ -495,3 +495,46 @@ def test_module_to_float32():
     model = nn.Sequential(nn.Linear(3, 4, rng=0), nn.BatchNorm1d(4)).to(np.float32)
     assert model[0].weight.dtype == np.float32
     assert model[1].running_var.dtype == np.float32
+
+
+def test_sequential_slice():
+    model = mlp()
+    head = model[:2]
+    assert isinstance(head, nn.Sequential)
+    assert head(np.ones((1, 3))).shape == (1, 8)
+
+
+# ---------------------------------------------------------------- end-to-end training
+
+
+def test_mlp_learns_xor():
+    g = np.random.default_rng(0)
+    model = nn.Sequential(nn.Linear(2, 8, rng=g), nn.Tanh(), nn.Linear(8, 2, rng=g))
+    opt = nn.optim.Adam(model.parameters(), lr=0.05)
+    x = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    y = np.array([0, 1, 1, 0])
+    for _ in range(300):
+        opt.zero_grad()
+        nn.cross_entropy(model(x), y).backward()
+        opt.step()
+    np.testing.assert_array_equal(model(x).data.argmax(axis=1), y)
+
+
+def test_rnn_learns_running_mean():
+    # Target at each step: the mean of the inputs so far, which needs the recurrence.
+    g = np.random.default_rng(0)
+    rnn, head = nn.RNN(1, 8, rng=g), nn.Linear(8, 1, rng=g)
+    params = list(rnn.parameters()) + list(head.parameters())
+    opt = nn.optim.Adam(params, lr=0.02)
+    x = g.uniform(-1, 1, size=(6, 32, 1))
+    y = np.cumsum(x, axis=0) / np.arange(1, 7).reshape(6, 1, 1)
+
+    def loss():
+        return nn.mse_loss(head(rnn(x)[0]), y)
+
+    initial = loss().item()
+    for _ in range(150):
+        opt.zero_grad()
+        loss().backward()
+        opt.step()
+    assert loss().item() < 0.1 * initial

@@ -25,8 +25,12 @@ class Sequential(Module):
             x = module(x)
         return x
 
-    def __getitem__(self, index: int) -> Module:
-        return list(self._modules.values())[index]
+    def __getitem__(self, index):
+        """Return the module at ``index``, or a Sequential of the modules in a slice."""
+        modules = list(self._modules.values())
+        if isinstance(index, slice):
+            return Sequential(*modules[index])
+        return modules[index]
 
     def __len__(self) -> int:
         return len(self._modules)
