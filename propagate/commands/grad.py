@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 
@@ -23,6 +24,7 @@ def add_parser(subparsers) -> None:
         "grad",
         help="exact gradient and chain rule of an expression",
         description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("expr", metavar="EXPR", help="expression or 'name = expr; ...' graph")
     parser.add_argument(
@@ -172,13 +174,17 @@ def run(args) -> int:
         return 0
 
     print(f"{output} = {to_display(expression)}")
+    if args.at:
+        at_text = ", ".join(f"{key}={value!r}" for key, value in values.items())
+        print(f"  at {at_text}: {output} = {graph.evaluate(output, values)!r}")
     for name in wrt:
         print()
         print(f"∂{output}/∂{name} = {to_display(gradient[name])}")
-        for line in str(chains[name]).splitlines():
+        lines = str(chains[name]).splitlines()
+        print(f"  chain rule: {lines[0]}")
+        for line in lines[1:]:
             print(f"  {line}")
         if args.at:
-            at_text = ", ".join(f"{key}={value!r}" for key, value in values.items())
             print(f"  at {at_text}: ∂{output}/∂{name} = {numbers[name]!r}")
             if len(path_values[name]) > 1:
                 listed = ", ".join(repr(value) for value in path_values[name])

@@ -130,6 +130,8 @@ class Chain:
             return f"{head} = 0 (no path from {self.wrt} to {self.output})"
         if len(self.paths) == 1:
             path = self.paths[0]
+            if len(path.factors) == 1:
+                return f"{head} = {path.factors_text()}"
             return f"{head} = {path.symbols_text()} = {path.factors_text()}"
         lines = [f"{head} = " + " + ".join(path.symbols_text() for path in self.paths)]
         for number, path in enumerate(self.paths, start=1):
@@ -144,6 +146,8 @@ class Chain:
         head = _partial_latex(self.output, self.wrt)
         if not self.paths:
             return f"{head} = 0"
+        if len(self.paths) == 1 and len(self.paths[0].factors) == 1:
+            return f"{head} = {self.paths[0].factors_latex()}"
         symbols = " + ".join(path.symbols_latex() for path in self.paths)
         factors = " + ".join(_latex_group(path, len(self.paths)) for path in self.paths)
         return f"{head} = {symbols} = {factors}"

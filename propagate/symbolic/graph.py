@@ -33,8 +33,10 @@ class Graph:
     >>> z = g.add_node("z", w*x + b)
     >>> a = g.add_node("a", sigmoid(z))
     >>> L = g.add_node("L", (a - y)**2 / 2)
+    >>> g.adjoints("L")["b"]
+    (1 - sigmoid(z))*(a - y)*sigmoid(z)
     >>> g.gradient("L", wrt=["b"])["b"]
-    (-y + sigmoid(b + w*x))*(1 - sigmoid(b + w*x))*sigmoid(b + w*x)
+    (1 - sigmoid(b + w*x))*(-y + sigmoid(b + w*x))*sigmoid(b + w*x)
     """
 
     def __init__(self):
@@ -311,7 +313,9 @@ class Graph:
         """
         self._check_known(output)
         if output in self._adjoints:
-            return dict(self._adjoints[output])
+            # Names added after the sweep cannot be ancestors of `output`, so their adjoint is 0.
+            cached = self._adjoints[output]
+            return {name: cached.get(name, sympy.S.Zero) for name in self.names}
 
         adjoint: dict[str, sympy.Expr] = {name: sympy.S.Zero for name in self.names}
         adjoint[output] = sympy.S.One

@@ -331,10 +331,13 @@ def _power(base: sympy.Expr, exponent: sympy.Expr, parser: _Parser, token: Token
     """Build ``base**exponent``, rejecting exact numeric powers too large to compute."""
     if base.is_Rational and exponent.is_Rational and abs(base) not in (0, 1):
         size = max(abs(base.p), base.q)
-        digits = abs(float(exponent)) * math.log10(size)
+        # |exponent| * log10(2) digits at least; the bound also keeps float() in range.
+        too_large = abs(exponent) > 4 * MAX_POWER_DIGITS
+        digits = math.inf if too_large else abs(float(exponent)) * math.log10(size)
         if digits > MAX_POWER_DIGITS:
+            size_text = f"more than {MAX_POWER_DIGITS}" if too_large else f"about {digits:.3g}"
             raise parser.error(
-                f"power too large: the exact result would have about {digits:.3g} digits "
+                f"power too large: the exact result would have {size_text} digits "
                 f"(limit {MAX_POWER_DIGITS}); use a smaller exponent",
                 token,
             )
@@ -347,7 +350,7 @@ def _check_defined(expr: sympy.Expr, text: str) -> None:
             f"expression '{text}' is undefined or infinite ({expr}); check for division by zero",
             text,
         )
-    if expr.has(sympy.I):
+    if expr.has(sympy.I) or (expr.is_number and expr.is_extended_real is False):
         raise ParseError(
             f"expression '{text}' has a complex value ({expr}); only real values are supported",
             text,

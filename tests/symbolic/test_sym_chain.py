@@ -72,6 +72,11 @@ def test_chain_repr_latex_is_math(neuron):
     assert rendered.endswith("$")
 
 
+def test_chain_single_factor_text():
+    g = Graph.from_text(["f = x*y"])
+    assert str(g.chain("f", "x")) == "∂f/∂x = y"
+
+
 def test_chain_no_path():
     g = Graph.from_text(["L = x"], inputs=["x", "y"])
     chain = g.chain("L", "y")

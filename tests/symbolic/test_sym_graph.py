@@ -134,6 +134,13 @@ def test_graph_gradient_of_independent_input():
     assert g.gradient("L")["y"] == 0
 
 
+def test_graph_gradient_after_new_input():
+    g = Graph.from_text(["L = x**2"])
+    g.adjoints("L")
+    g.add_inputs("q")
+    assert g.gradient("L", ["q"])["q"] == 0
+
+
 def test_graph_adjoints_keep_node_symbols():
     g = Graph.from_text({"z": "w*x + b", "a": "sigmoid(z)", "L": "(a - y)**2/2"})
     adjoint = g.adjoints("L")
