@@ -141,8 +141,10 @@ def run(args) -> int:
 
     numbers = {}
     path_values = {}
+    output_value = None
     if args.at:
         _check_values(graph, [expression, *gradient.values()], values)
+        output_value = graph.evaluate(output, values)
         for name in wrt:
             numbers[name] = graph.evaluate(gradient[name], values)
             path_values[name] = chains[name].evaluate(values).paths
@@ -176,7 +178,7 @@ def run(args) -> int:
     print(f"{output} = {to_display(expression)}")
     if args.at:
         at_text = ", ".join(f"{key}={value!r}" for key, value in values.items())
-        print(f"  at {at_text}: {output} = {graph.evaluate(output, values)!r}")
+        print(f"  at {at_text}: {output} = {output_value!r}")
     for name in wrt:
         print()
         print(f"∂{output}/∂{name} = {to_display(gradient[name])}")
