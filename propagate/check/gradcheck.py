@@ -26,7 +26,7 @@ import numpy as np
 
 from propagate import nn
 from propagate.check.report import Report, compare
-from propagate.errors import GradientError, PropagateError
+from propagate.errors import DataError, GradientError, PropagateError
 
 logger = logging.getLogger(__name__)
 
@@ -163,8 +163,9 @@ def _input_arrays(inputs) -> tuple[list[np.ndarray], list[int]]:
     for position, item in enumerate(inputs):
         data = np.asarray(getattr(item, "data", item))
         if not np.issubdtype(data.dtype, np.floating):
-            raise GradientError(
-                f"input {position} has dtype {data.dtype}; gradcheck needs floating-point inputs"
+            raise DataError(
+                f"input {position} has dtype {data.dtype}; gradcheck needs floating-point "
+                "inputs, so convert it with .astype(np.float64)"
             )
         arrays.append(data.astype(np.float64))
         wants.append(bool(getattr(item, "requires_grad", False)))
@@ -176,7 +177,7 @@ def _evaluate(function, arrays) -> np.ndarray:
     with nn.no_grad():
         output = function(*[nn.Tensor(array) for array in arrays])
     if not isinstance(output, nn.Tensor):
-        raise GradientError(
+        raise TypeError(
             f"gradcheck needs a function that returns a Tensor, got {type(output).__name__}"
         )
     return output.data
