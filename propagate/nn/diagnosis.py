@@ -26,7 +26,8 @@ SATURATION = "saturation"
 LR_TOO_LARGE = "learning_rate_too_large"
 LR_TOO_SMALL = "learning_rate_too_small"
 
-KINDS = (VANISHING, EXPLODING, DEAD_RELU, SATURATION, LR_TOO_LARGE, LR_TOO_SMALL)
+# Report order within a severity: causes before the symptoms they bring about.
+KINDS = (EXPLODING, VANISHING, DEAD_RELU, SATURATION, LR_TOO_LARGE, LR_TOO_SMALL)
 
 # Number of leading records whose median total gradient norm is the baseline for growth.
 _BASELINE_RECORDS = 5
@@ -352,8 +353,8 @@ def find_exploding(records: list[StepRecord], thresholds: Thresholds) -> list[Fi
         peak = max(ratios)
         reasons.append(
             f"the {what} of the first layer was up to {peak:.2g} times that of the last layer, "
-            f"above the threshold {thresholds.exploding_ratio:g} in {len(above)} of "
-            f"{len(ratios)} steps"
+            f"above the threshold {thresholds.exploding_ratio:g} in {len(above)} of the "
+            f"{len(ratios)} steps where both had a nonzero gradient"
         )
         evidence[f"max_first_to_last_{key}_ratio"] = peak
         evidence[f"steps_{key}_ratio_above"] = len(above)
@@ -378,7 +379,14 @@ def find_exploding(records: list[StepRecord], thresholds: Thresholds) -> list[Fi
     if not reasons:
         return []
     evidence["max_grad_norm"] = max((n for _, n in norms), default=math.nan)
-    severity = SEVERITY_CRITICAL if nonfinite_steps else SEVERITY_WARNING
+    # Growth beyond the square of a threshold (1e6 by default) wrecks the weights in one
+    # step, as a non-finite value does.
+    growth = max(
+        [v for k, v in evidence.items() if k.startswith("max_first_to_last")]
+        + [evidence.get("peak_grad_norm", 0.0) / evidence.get("baseline_grad_norm", math.inf)]
+    )
+    huge = growth > max(thresholds.exploding_ratio, thresholds.exploding_growth) ** 2
+    severity = SEVERITY_CRITICAL if nonfinite_steps or huge else SEVERITY_WARNING
     return [
         Finding(
             kind=EXPLODING,
@@ -410,12 +418,8 @@ def _find_fraction(records, thresholds, attribute, limit, kind, noun) -> list[Fi
     ]
     worst = max(medians[name] for name in flagged)
     severity = SEVERITY_CRITICAL if worst >= 0.99 else SEVERITY_WARNING
-    detail = ", ".join(f"{name} {medians[name]:.0%}" for name in flagged)
-    where = f"layer {flagged[0]}" if len(flagged) == 1 else f"{len(flagged)} layers"
-    message = (
-        f"{noun} in {where}: median fraction over steps {detail}, above the threshold "
-        f"{limit:.0%}"
-    )
+    detail = ", ".join(f"layer {name} {medians[name]:.0%}" for name in flagged)
+    message = f"{noun} (median over steps: {detail}; threshold {limit:.0%})"
     return [
         Finding(
             kind=kind,
@@ -441,7 +445,7 @@ def find_dead_relu(records: list[StepRecord], thresholds: Thresholds) -> list[Fi
         "dead_fraction",
         thresholds.dead_fraction,
         DEAD_RELU,
-        "dead ReLUs: units that output 0 on the whole batch",
+        "dead ReLUs: share of units that output 0 on the whole batch",
     )
 
 
@@ -453,7 +457,7 @@ def find_saturation(records: list[StepRecord], thresholds: Thresholds) -> list[F
         "saturated_fraction",
         thresholds.saturated_fraction,
         SATURATION,
-        "saturation: sigmoid or tanh outputs where the derivative is below 0.02",
+        "saturation: share of sigmoid or tanh outputs where the derivative is below 0.02",
     )
 
 
@@ -533,7 +537,8 @@ def diagnose(records: Iterable, thresholds: Thresholds | None = None) -> list[Fi
     Returns
     -------
     list of Finding
-        Critical findings first; empty for a healthy run.
+        Critical findings first, and within one severity causes (exploding, vanishing)
+        before symptoms; empty for a healthy run.
     """
     records = _as_records(records)
     thresholds = thresholds or Thresholds()
@@ -556,7 +561,9 @@ def diagnose(records: Iterable, thresholds: Thresholds | None = None) -> list[Fi
     findings.extend(find_saturation(records, thresholds))
     findings.extend(find_learning_rate(records, thresholds, skip_large=bool(exploding)))
 
-    findings.sort(key=lambda finding: finding.severity != SEVERITY_CRITICAL)
+    findings.sort(
+        key=lambda finding: (finding.severity != SEVERITY_CRITICAL, KINDS.index(finding.kind))
+    )
     return findings
 
 

@@ -353,7 +353,8 @@ def _squared_norm(array: np.ndarray) -> float:
     sum of squares overflows for norms above about 1.8e19, so that case is rescaled.
     """
     flat = array.reshape(-1)
-    total = float(np.dot(flat, flat))
+    with np.errstate(over="ignore"):
+        total = float(np.dot(flat, flat))
     if math.isinf(total) and np.all(np.isfinite(flat)):
         scale = float(np.max(np.abs(flat)))
         scaled = flat / scale
@@ -649,7 +650,8 @@ class Monitor:
         self.begin_step(trainer.step + 1)
 
     def on_step_end(self, trainer, step, batch_loss) -> None:
-        self.record(step, batch_loss, lr=trainer.lr, epoch=trainer.epoch + 1)
+        epoch = getattr(trainer, "current_epoch", trainer.epoch + 1)
+        self.record(step, batch_loss, lr=trainer.lr, epoch=epoch)
 
     def on_update_end(self, trainer, step, batch_loss) -> None:
         self.after_update()

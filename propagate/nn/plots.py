@@ -301,6 +301,29 @@ def plot_variants(
     return save_figure(figure, path)
 
 
+def plot_grad_norm_over_steps(
+    variants: dict[str, Sequence[StepRecord]], path: str | os.PathLike
+) -> Path:
+    """Draw the total gradient norm of several runs over steps (log scale).
+
+    Steps with a gradient that is zero or not finite are left as gaps.
+    """
+    if not variants:
+        raise DataError("no runs to compare")
+    figure = _new_figure()
+    axis = figure.subplots()
+    for label, records in variants.items():
+        _require_records(records, f"run {label}")
+        steps = [r.step for r in records]
+        axis.plot(steps, [_positive_or_nan(r.grad_norm) for r in records], lw=1.0, label=label)
+    _log_scale_if_possible(axis)
+    axis.set_xlabel("step")
+    axis.set_ylabel("||∂L/∂θ|| before clipping")
+    axis.set_title("total gradient norm")
+    axis.legend(fontsize="small")
+    return save_figure(figure, path)
+
+
 def plot_run(run_dir: str | os.PathLike, steps: Sequence[int] | None = None) -> list[Path]:
     """Draw every plot that the logs in ``run_dir`` allow and return the PNG paths.
 
