@@ -210,6 +210,15 @@ def output_uncertainty(
     Returns
     -------
     OutputUncertainty
+
+    Notes
+    -----
+    First order holds only while the network is close to linear over the spread of its
+    inputs. A feature with a small standardiser scale turns a modest raw uncertainty into a
+    large one in standardised units. For a small digits MLP trained by ``propagate train``,
+    0.5 grey levels per pixel gave first-order standard uncertainties of the probabilities
+    tens of times those of Monte Carlo, while 0.002 grey levels agreed within 3 %. Compare
+    with :func:`monte_carlo_covariance` before trusting a result.
     """
     x = np.asarray(getattr(x, "data", x), dtype=np.float64)
     if x.ndim != 2:
