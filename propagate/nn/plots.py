@@ -167,8 +167,7 @@ def plot_gradient_heatmap(records: Sequence[StepRecord], path: str | os.PathLike
 
     figure = _new_figure(7.5, 1.2 + 0.28 * max(len(names), 4))
     axis = figure.subplots()
-    colormap = _colormap("viridis")
-    colormap.set_bad("lightgrey")
+    colormap = _colormap("viridis").with_extremes(bad="lightgrey")
     steps = [r.step for r in records]
     extent = (steps[0] - 0.5, steps[-1] + 0.5, len(names) - 0.5, -0.5)
     image = axis.imshow(masked, aspect="auto", interpolation="nearest", cmap=colormap,
@@ -184,7 +183,7 @@ def plot_gradient_heatmap(records: Sequence[StepRecord], path: str | os.PathLike
 def _colormap(name: str):
     import matplotlib
 
-    return matplotlib.colormaps[name].copy()
+    return matplotlib.colormaps[name]
 
 
 def _default_depth_steps(records: Sequence[StepRecord]) -> list[int]:
@@ -263,7 +262,9 @@ def plot_update_ratio(
     figure = _new_figure()
     axis = figure.subplots()
     for name, row in zip(names, matrix, strict=True):
-        axis.plot(steps, [_positive_or_nan(v) for v in row], lw=1.0, label=name)
+        # Markers keep isolated points visible between gaps of zero or missing ratios.
+        axis.plot(steps, [_positive_or_nan(v) for v in row], lw=1.0, marker=".", ms=3,
+                  label=name)
     axis.axhline(1e-3, color="black", ls=":", lw=1.0, label="healthy 1e-3")
     axis.axhline(thresholds.update_ratio_high, color="red", ls="--", lw=1.0, label="too large")
     axis.axhline(thresholds.update_ratio_low, color="blue", ls="--", lw=1.0, label="too small")
