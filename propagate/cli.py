@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 from propagate.errors import PropagateError
@@ -58,6 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return int(args.run(args) or 0)
+    except BrokenPipeError:
+        # The reader of stdout went away (as `propagate ... | head` does); Python would
+        # report the pipe again while flushing at exit, so stdout is pointed at devnull.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (PropagateError, ValueError, OSError) as exc:
         print(f"propagate {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -1,1 +1,1 @@
-"""Data files bundled with propagate: the UCI digits and the GUM H.2 readings (see README.md here)."""
+"""Data files bundled with propagate: the UCI digits and the GUM H.2 readings."""
