@@ -1,9 +1,9 @@
 """Export of an engine model with its weights and a batch of data to a symbolic Graph.
 
-Every parameter entry becomes one graph input (``0.weight[2,1]`` becomes ``p_0_weight_2_1``),
-and every unit of every layer output becomes one scalar node per sample whose expression uses
-its direct parents only, so the graph stays lean: a Linear unit is ``Σ_j W_ij a_j + b_i``, an
-activation unit is ``f(z_i)``. Data enter as exact numbers (the binary value of each float)
+Every parameter entry becomes one graph input (``0.weight[2,1]`` becomes ``p_0_weight_2_1``).
+Every unit of every layer output becomes one scalar node per sample, whose expression uses
+its direct parents only. So the graph stays lean: a Linear unit is ``Σ_j W_ij a_j + b_i`` and
+an activation unit is ``f(z_i)``. Data enter as exact numbers (the binary value of each float)
 or, on request, as symbols ``x_{n}_{j}`` for the input Jacobian.
 
 The loss is written as the engine defines it, with "mean" reduction:
@@ -59,7 +59,7 @@ class ExportedModel:
     Attributes
     ----------
     graph : Graph
-        Inputs are the parameter entries (and the data, when exported as symbols); nodes are
+        Inputs are the parameter entries and, when exported as symbols, the data. Nodes are
         the layer units per sample and, with a loss, the per-sample losses and ``L``.
     values : dict of str to float
         Value of every graph input: the parameter entries and the data symbols.
@@ -194,7 +194,7 @@ class _Exporter:
         self.parameter_values: dict[str, np.ndarray] = {}
         self.layers: dict[str, np.ndarray] = {}
         self.data_symbols: np.ndarray | None = None
-        self.symbols: dict[int, np.ndarray] = {}  # id(parameter) -> array of Symbols
+        self.symbols: dict[int, np.ndarray] = {}  # id(parameter) to its array of Symbols
 
     def add_parameters(self, model: nn.Module) -> None:
         for tensor, parameter in model.named_parameters():
@@ -231,12 +231,12 @@ class _Exporter:
         """Add a node unless ``expr`` is a number (which stays a number), and return it."""
         if expr.is_number:
             return expr
-        taken = name
+        unique = name
         counter = 1
-        while taken in self.graph:
-            taken = f"{name}_{counter}"
+        while unique in self.graph:
+            unique = f"{name}_{counter}"
             counter += 1
-        return self.graph.add_node(taken, expr)
+        return self.graph.add_node(unique, expr)
 
     def layer(self, path: str, rows: list[list[sympy.Expr]], kind: str) -> Rows:
         """Add one node per unit and sample, named ``{kind}_{path}_{unit}_s{sample}``."""

@@ -2,9 +2,9 @@
 
 Central differences use the step ``h_i = ε^(1/3) · max(1, |x_i|)`` per input entry, with
 ``ε = 2^-52`` the float64 machine epsilon. The truncation error of a central difference is
-``O(h²)`` and its rounding error ``O(ε/h)``, so this step balances them and the difference
-is accurate to about ``ε^(2/3) ≈ 4e-11`` relative to the scale of the function: hence the
-default tolerance of 1e-5 with a floor of 1e-3.
+``O(h²)`` and its rounding error ``O(ε/h)``, so this step balances them. The difference is
+then accurate to about ``ε^(2/3) ≈ 4e-11`` relative to the scale of the function, which
+leaves a wide margin below the default tolerance of 1e-5 with a floor of 1e-3.
 
 The complex step ``Im f(x + i·h) / h`` with ``h = 1e-20`` has no subtractive cancellation,
 so it is exact to rounding, but only for a function that is analytic as the engine computes
@@ -39,8 +39,8 @@ CS_RTOL, CS_FLOOR = 1e-10, 1e-6
 def central_step(x: np.ndarray) -> np.ndarray:
     """Return the central-difference step ``ε^(1/3) · max(1, |x|)`` for each entry of ``x``.
 
-    The step is rounded so that ``x + h`` and ``x - h`` are exact float64 numbers apart by
-    exactly ``2h``, which removes the representation error of the step itself.
+    The step is rounded so that ``x + h`` is exactly ``h`` away from ``x`` in float64, which
+    removes the representation error of the step on that side.
     """
     h = EPS ** (1 / 3) * np.maximum(1.0, np.abs(x))
     return (x + h) - x

@@ -19,14 +19,14 @@ DEFAULT_FLOOR = 1e-6
 
 @dataclass
 class ReportRow:
-    """Errors of one tensor: a parameter gradient, a layer's δ or an input gradient.
+    """Errors of one tensor: a parameter gradient, a module output's δ or an input gradient.
 
     Attributes
     ----------
     name : str
         Tensor name, such as ``0.weight`` or ``δ 0`` for the error term of module ``0``.
     kind : str
-        ``"gradient"``, ``"delta"`` or ``"jacobian"``.
+        ``"gradient"`` or ``"delta"``.
     shape : tuple of int
     max_abs_error, max_rel_error : float
     worst_index : tuple of int
@@ -174,6 +174,7 @@ class Report:
         """Return the rows as an aligned text table with a verdict line."""
         header = ("tensor", "kind", "shape", "max abs err", "max rel err", "worst", "rtol", "ok")
         lines = [header]
+
         for row in self.rows:
             lines.append(
                 (
@@ -187,12 +188,14 @@ class Report:
                     "yes" if row.passed else "NO",
                 )
             )
+
         widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
         text = [self.title]
         for line in lines:
             text.append(
                 "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True))
             )
+
         verdict = "passed" if self.passed else f"FAILED: {', '.join(self.failed)}"
         floors = sorted({row.floor for row in self.rows} or {self.floor})
         text.append(

@@ -1,7 +1,7 @@
 """Trained networks from ``propagate train`` checkpoints, with their input standardiser.
 
-The trainer standardises every input feature, ``z = (x - mean) / scale``, before the model
-sees it. A standard uncertainty ``u`` of a raw feature (say 0.5 grey levels of a pixel) is
+The trainer standardises every input feature, ``z = (x - mean) / scale``, before passing it
+to the model. A standard uncertainty ``u`` of a raw feature (say 0.5 grey levels of a pixel) is
 therefore ``u / scale`` for the model's input. A feature that was constant in the training
 set has scale 1 (the standardiser's rule), so its uncertainty passes unchanged.
 """

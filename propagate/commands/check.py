@@ -87,7 +87,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--loss", choices=LOSSES, default="cross-entropy", help="loss (default: cross-entropy)"
     )
     parser.add_argument(
-        "--batch", type=_positive_int, default=4, metavar="N", help="samples (default: 4)"
+        "--batch",
+        type=_positive_int,
+        default=4,
+        metavar="N",
+        help="samples in the batch (default: 4)",
     )
     parser.add_argument(
         "--seed", type=int, default=0, metavar="S", help="seed of weights and data (default: 0)"
