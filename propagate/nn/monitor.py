@@ -151,7 +151,9 @@ class StepRecord:
             "epoch": self.epoch,
             "loss": self.loss,
             "lr": self.lr,
-            "layers": [dataclasses.asdict(layer) for layer in self.layers],
+            "layers": [
+                {name: getattr(layer, name) for name in _LAYER_FIELDS} for layer in self.layers
+            ],
         }
 
     @classmethod
@@ -171,6 +173,9 @@ class StepRecord:
                 f"invalid monitor record ({exc}); expected the keys step, loss, lr and layers "
                 f"written by propagate.nn.monitor"
             ) from exc
+
+
+_LAYER_FIELDS = tuple(f.name for f in dataclasses.fields(LayerStats))
 
 
 def _to_float(value):
@@ -205,7 +210,12 @@ def _decode(value):
 
 def record_to_json(record: StepRecord) -> str:
     """Return ``record`` as one line of strict JSON (without the newline)."""
-    return json.dumps(encode_nonfinite(record.to_dict()), allow_nan=False, separators=(",", ":"))
+    data = record.to_dict()
+    try:
+        return json.dumps(data, allow_nan=False, separators=(",", ":"))
+    except ValueError:
+        # Only records with NaN or infinity pay for the rewrite.
+        return json.dumps(encode_nonfinite(data), allow_nan=False, separators=(",", ":"))
 
 
 def record_from_json(line: str) -> StepRecord:
@@ -325,23 +335,31 @@ def summarize_array(values: np.ndarray, activation: str | None) -> dict:
     """
     values = np.asarray(values)
     kind = (activation or "").lower()
+
+    # Mean and variance from one sum and one BLAS dot: E[a²] − E[a]², which is accurate
+    # enough for activations, whose mean is not many orders above their spread.
+    flat = values.ravel(order="K")
+    count = flat.size
+    mean = float(flat.sum()) / count
+    with np.errstate(over="ignore"):
+        mean_square = float(np.dot(flat, flat)) / count
     stats = {
-        "activation_mean": float(values.mean()),
-        "activation_std": float(values.std()),
+        "activation_mean": mean,
+        "activation_std": math.sqrt(max(mean_square - mean * mean, 0.0)),
         "saturated_fraction": None,
         "dead_fraction": None,
     }
 
     if kind == "sigmoid":
-        margin = SIGMOID_SATURATION_MARGIN
-        saturated = np.count_nonzero((values < margin) | (values > 1.0 - margin))
-        stats["saturated_fraction"] = saturated / values.size
+        # |a − 1/2| > 1/2 − margin is a < margin or a > 1 − margin.
+        limit = 0.5 - SIGMOID_SATURATION_MARGIN
+        stats["saturated_fraction"] = np.count_nonzero(np.abs(flat - 0.5) > limit) / count
     elif kind == "tanh":
-        saturated = np.count_nonzero(np.abs(values) > TANH_SATURATION_LEVEL)
-        stats["saturated_fraction"] = saturated / values.size
+        saturated = np.count_nonzero(np.abs(flat) > TANH_SATURATION_LEVEL)
+        stats["saturated_fraction"] = saturated / count
     elif kind == "relu":
         units = values.reshape(-1, values.shape[-1]) if values.ndim > 1 else values[None, :]
-        dead_units = ~np.any(units > 0, axis=0)
+        dead_units = units.max(axis=0) <= 0
         stats["dead_fraction"] = np.count_nonzero(dead_units) / dead_units.size
     return stats
 
@@ -349,12 +367,14 @@ def summarize_array(values: np.ndarray, activation: str | None) -> dict:
 def _squared_norm(array: np.ndarray) -> float:
     """Return ||array||² as a Python float, without the overflow of squaring huge entries.
 
-    ``np.dot`` of the flattened array needs no copy for contiguous arrays; in float32 the
-    sum of squares overflows for norms above about 1.8e19, so that case is rescaled.
+    ``ravel(order="K")`` is a view for C- and F-contiguous arrays alike (a weight gradient
+    is often the transpose of a matmul result), so BLAS reads the data without a copy. In
+    float32 the sum of squares overflows for norms above about 1.8e19, so that case is
+    rescaled. Callers silence NumPy's overflow warning once around a batch of calls, which
+    is cheaper than an ``np.errstate`` per call.
     """
-    flat = array.reshape(-1)
-    with np.errstate(over="ignore"):
-        total = float(np.dot(flat, flat))
+    flat = array.ravel(order="K")
+    total = float(np.dot(flat, flat))
     if math.isinf(total) and np.all(np.isfinite(flat)):
         scale = float(np.max(np.abs(flat)))
         scaled = flat / scale
@@ -384,7 +404,8 @@ class _LayerWatch:
         self.activation_stats: dict | None = None
 
     def add_delta(self, grad: np.ndarray) -> None:
-        self.delta_sq = (self.delta_sq or 0.0) + _squared_norm(np.asarray(grad))
+        with np.errstate(over="ignore", invalid="ignore"):
+            self.delta_sq = (self.delta_sq or 0.0) + _squared_norm(np.asarray(grad))
 
 
 class Monitor:
@@ -550,7 +571,8 @@ class Monitor:
 
         loss_value = float(loss.item()) if hasattr(loss, "item") else float(loss)
         order = self._order + [w for w in self._watches if w not in self._order]
-        layers = [self._layer_stats(watch) for watch in order]
+        with np.errstate(over="ignore", invalid="ignore"):
+            layers = [self._layer_stats(watch) for watch in order]
         record = StepRecord(
             step=step,
             loss=loss_value,
@@ -605,13 +627,14 @@ class Monitor:
         record = self._pending
         if record is None:
             return None
-        for stats, watch in zip(record.layers, self._pending_order, strict=True):
-            update_sq = 0.0
-            for (_, parameter), before in zip(watch.parameters, watch.snapshot, strict=True):
-                np.subtract(parameter.data, before, out=before)
-                update_sq += _squared_norm(before)
-            if watch.parameter_norm_sq > 0:
-                stats.update_ratio = math.sqrt(update_sq / watch.parameter_norm_sq)
+        with np.errstate(over="ignore", invalid="ignore"):
+            for stats, watch in zip(record.layers, self._pending_order, strict=True):
+                update_sq = 0.0
+                for (_, parameter), before in zip(watch.parameters, watch.snapshot, strict=True):
+                    np.subtract(parameter.data, before, out=before)
+                    update_sq += _squared_norm(before)
+                if watch.parameter_norm_sq > 0:
+                    stats.update_ratio = math.sqrt(update_sq / watch.parameter_norm_sq)
         self._write_pending()
         return record
 

@@ -1,0 +1,114 @@
+"""Measure the cost of gradient-flow monitoring on a training step of an MLP 784-256-128-10.
+
+One training step is zero_grad, forward, cross-entropy, backward and an Adam step, in
+float32 with batch 128 on random data. The monitored step adds ``Monitor.record`` and
+``Monitor.after_update`` with a JSON lines log on disk. Blocks of steps with and without
+the monitor alternate, so that drift in machine load hits both alike; the table gives the
+median time per step and the ratio monitored / unmonitored.
+Run: ``python benchmarks/bench_monitor.py [--threads N] [--repeats R] [--steps S]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+SIZES = (784, 256, 128, 10)
+BATCH = 128
+
+
+def build(seed: int):
+    import numpy as np
+
+    from propagate import nn
+
+    rng = np.random.default_rng(seed)
+    layers = []
+    for fan_in, fan_out in zip(SIZES[:-1], SIZES[1:], strict=True):
+        layers += [nn.Linear(fan_in, fan_out, rng=rng, dtype=np.float32), nn.ReLU()]
+    model = nn.Sequential(*layers[:-1])
+    return model, nn.optim.Adam(model.parameters(), lr=1e-3)
+
+
+def time_block(model, optimizer, x, y, steps: int, first_step: int, monitor=None) -> float:
+    """Run ``steps`` training steps and return the seconds per step."""
+    from propagate import nn
+
+    inputs = nn.Tensor(x)
+    start = time.perf_counter()
+    for step in range(first_step, first_step + steps):
+        optimizer.zero_grad()
+        loss = nn.cross_entropy(model(inputs), y)
+        loss.backward()
+        if monitor is not None:
+            monitor.record(step, loss, lr=optimizer.lr)
+        optimizer.step()
+        if monitor is not None:
+            monitor.after_update()
+    return (time.perf_counter() - start) / steps
+
+
+def measure(every: int, repeats: int, steps: int, folder: Path) -> tuple[float, float]:
+    """Return the median seconds per step without and with a monitor recording every ``every``."""
+    import numpy as np
+
+    from propagate.nn.monitor import Monitor
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(BATCH, SIZES[0])).astype(np.float32)
+    y = rng.integers(0, SIZES[-1], size=BATCH)
+
+    plain_model, plain_optimizer = build(1)
+    watched_model, watched_optimizer = build(1)
+    monitor = Monitor(every=every, log_path=folder / f"monitor_every{every}.jsonl")
+    monitor.attach(watched_model)
+
+    time_block(plain_model, plain_optimizer, x, y, 5, 1)
+    time_block(watched_model, watched_optimizer, x, y, 5, 1, monitor)
+    plain, watched = [], []
+    next_step = 6
+    for _ in range(repeats):
+        plain.append(time_block(plain_model, plain_optimizer, x, y, steps, next_step))
+        watched.append(time_block(watched_model, watched_optimizer, x, y, steps, next_step,
+                                  monitor))
+        next_step += steps
+    monitor.close()
+    return statistics.median(plain), statistics.median(watched)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--threads", type=int, default=None,
+                        help="limit OpenBLAS to this many threads (default: its own choice)")
+    parser.add_argument("--repeats", type=int, default=7,
+                        help="blocks per variant; the median is reported (default 7)")
+    parser.add_argument("--steps", type=int, default=20, help="steps per block (default 20)")
+    args = parser.parse_args()
+    if args.threads is not None:
+        # Must be set before NumPy loads OpenBLAS.
+        for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[name] = str(args.threads)
+
+    import numpy as np
+
+    print(f"MLP {'-'.join(map(str, SIZES))}, batch {BATCH}, float32, Adam; "
+          f"{args.repeats} blocks of {args.steps} steps; NumPy {np.__version__}, "
+          f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+          f"threads {args.threads or 'default'}")
+    print()
+    print("| monitor | ms per step, plain | ms per step, monitored | ratio |")
+    print("| --- | ---: | ---: | ---: |")
+    with tempfile.TemporaryDirectory() as folder:
+        for every in (1, 10):
+            plain, watched = measure(every, args.repeats, args.steps, Path(folder))
+            print(f"| every {every} step{'s' if every > 1 else ''} | {plain * 1e3:.2f} | "
+                  f"{watched * 1e3:.2f} | {watched / plain:.3f} |")
+
+
+if __name__ == "__main__":
+    main()
