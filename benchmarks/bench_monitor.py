@@ -3,7 +3,7 @@
 One training step is zero_grad, forward, cross-entropy, backward and an Adam step, in
 float32 with batch 128 on random data. The monitored step adds ``Monitor.record`` and
 ``Monitor.after_update`` with a JSON lines log on disk. Blocks of steps with and without
-the monitor alternate, so that drift in machine load hits both alike; the table gives the
+the monitor alternate, so that drift in machine load hits both alike. The table gives the
 median time per step and the ratio monitored / unmonitored.
 Run: ``python benchmarks/bench_monitor.py [--threads N] [--repeats R] [--steps S]``.
 """

@@ -1,11 +1,11 @@
 """``propagate diagnose``: show vanishing and exploding gradients on the bundled digits.
 
-Trains, for ``--steps`` SGD steps each, the same deep MLP with sigmoid units and N(0, 1)
-weights, with ReLU units and He initialisation, and with residual blocks and LayerNorm, and
-an Elman RNN over 64-pixel sequences with large recurrent weights, without and with gradient
-clipping and with recurrent gain 1. Every step is monitored; the command prints per-layer
-gradient and δ norms side by side with each run's diagnosis, and writes the monitor logs,
-``summary.json``, ``report.txt`` and (with matplotlib) plots to ``--out``.
+Trains the same deep MLP three ways, for ``--steps`` SGD steps each: sigmoid units with
+N(0, 1) weights, ReLU units with He initialisation, and residual blocks with LayerNorm.
+Then trains an Elman RNN over 64-pixel sequences with large recurrent weights, without and
+with gradient clipping, and with recurrent gain 1. Every step is monitored. The command
+prints per-layer gradient and δ norms side by side with each run's diagnosis, and writes
+the monitor logs, ``summary.json``, ``report.txt`` and (with matplotlib) plots to ``--out``.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "diagnose",
         help="show vanishing and exploding gradients on the digits data",
-        description=__doc__.split("\n\n")[1],
+        description=__doc__.split("\n\n")[1].replace("``", ""),
     )
     parser.add_argument("--data", choices=DATASETS, default="digits",
                         help="data set (only the bundled 8x8 digits; default digits)")

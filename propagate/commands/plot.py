@@ -2,7 +2,7 @@
 
 Reads ``history.jsonl`` and ``monitor.jsonl`` from DIR, as written by ``propagate train``
 with a monitor or by ``propagate diagnose``, and writes ``loss.png``, ``grad_heatmap.png``,
-``grad_by_depth.png`` and ``update_ratio.png`` beside them. When DIR holds no log but its
+``grad_by_depth.png`` and ``update_ratio.png`` beside them. When DIR contains no log but its
 subfolders do (the output of ``propagate diagnose``), each subfolder is plotted.
 Needs matplotlib: ``pip install "propagate[plots]"``.
 """
@@ -32,7 +32,7 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "plot",
         help="draw a run's loss, gradient norms and update ratios as PNG files",
-        description=__doc__.split("\n\n")[1],
+        description=__doc__.split("\n\n")[1].replace("``", ""),
     )
     parser.add_argument("dir", metavar="DIR", help="run folder with history.jsonl or "
                         "monitor.jsonl")

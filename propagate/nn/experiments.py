@@ -14,9 +14,9 @@ Five runs, each monitored at every step and diagnosed:
     A first ReLU layer, then ``depth − 1`` residual blocks x + ReLU(LayerNorm(W x + b))
     with He initialisation: the identity path carries δ back unchanged.
 ``rnn``
-    An Elman RNN reading each image as a sequence of 64 pixels, with recurrent weights
-    from N(0, gain²/hidden) and gain 3, so its dynamics are chaotic and the product of
-    Jacobians over 64 time steps explodes; trained with plain SGD.
+    An Elman RNN that reads each image as a sequence of 64 pixels, trained with plain
+    SGD. Its recurrent weights come from N(0, gain²/hidden) with gain 3, so its dynamics
+    are chaotic and the product of Jacobians over 64 time steps explodes.
 ``rnn_clipped``
     The same RNN, same seed, with the gradient norm clipped before each SGD step.
 ``rnn_stable``
@@ -323,7 +323,7 @@ def train_monitored(
 ) -> bool:
     """Train ``model`` with plain SGD for ``steps`` steps, recording every step.
 
-    With ``sequence`` true, ``x`` holds images that are fed as pixel sequences. The run
+    With ``sequence`` true, ``x`` contains images that are fed as pixel sequences. The run
     stops early after recording the first step whose loss is NaN or infinite.
 
     Returns

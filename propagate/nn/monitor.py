@@ -190,7 +190,9 @@ def encode_nonfinite(value):
     """Replace NaN and infinite floats by the strings ``"NaN"``, ``"Infinity"``,
     ``"-Infinity"`` inside nested dicts and lists, so strict JSON can hold them."""
     if isinstance(value, (float, np.floating)) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+        if math.isnan(value):
+            return "NaN"
+        return "Infinity" if value > 0 else "-Infinity"
     if isinstance(value, dict):
         return {key: encode_nonfinite(item) for key, item in value.items()}
     if isinstance(value, list):
@@ -226,9 +228,9 @@ def record_from_json(line: str) -> StepRecord:
 class MonitorLog:
     """Append-only JSON lines file of :class:`StepRecord` objects.
 
-    Each record is written as one line and the file is flushed every ``flush_every``
-    records, so a crash loses at most that many records and never leaves a broken line
-    in the middle of the file (a torn last line is skipped by :func:`read_log`).
+    Each record is written as one line, and the file is flushed every ``flush_every``
+    records. A crash loses at most that many records and can only tear the last line,
+    which :func:`read_log` skips.
 
     Parameters
     ----------
@@ -536,7 +538,7 @@ class Monitor:
         self._current = watch
 
         if watch.kind == "RNN":
-            # The RNN's nonlinearity is applied inside its forward: its output holds the
+            # The RNN applies its nonlinearity inside forward, so its output contains the
             # activations of every time step.
             watch.activation = module.nonlinearity
             watch.activation_stats = summarize_array(outputs[0].data, module.nonlinearity)

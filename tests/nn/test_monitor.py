@@ -362,3 +362,30 @@ def test_missing_log_raises(tmp_path):
 def test_flush_every_must_be_positive(tmp_path):
     with pytest.raises(ValueError, match="flush_every"):
         MonitorLog(tmp_path / "x.jsonl", flush_every=0)
+
+
+def test_resumed_run_drops_later_records(tmp_path):
+    class ResumedTrainer:
+        model = small_model(np.random.default_rng(0))
+        step = 1
+        out_dir = tmp_path
+        callbacks = []
+
+    path = tmp_path / "monitor.jsonl"
+    write_log(path, [StepRecord(step=s, loss=1.0) for s in (1, 2, 3)])
+    monitor = attach_monitor(ResumedTrainer())
+    monitor.on_train_begin(ResumedTrainer())
+    assert [r.step for r in read_log(path)] == [1]
+
+
+def test_fresh_run_empties_old_log(tmp_path):
+    class FreshTrainer:
+        model = small_model(np.random.default_rng(0))
+        step = 0
+        out_dir = tmp_path
+        callbacks = []
+
+    path = tmp_path / "monitor.jsonl"
+    write_log(path, [StepRecord(step=s, loss=1.0) for s in (1, 2)])
+    attach_monitor(FreshTrainer()).on_train_begin(FreshTrainer())
+    assert read_log(path) == []
