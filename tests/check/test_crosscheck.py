@@ -150,3 +150,16 @@ def test_unknown_loss_rejected():
     model = build_network((2, 2), "tanh")
     with pytest.raises(ValueError, match="unknown loss"):
         crosscheck(model, np.ones((1, 2)), np.ones((1, 2)), "hinge")
+
+
+def test_shared_modules():
+    # One Tanh module used twice and one Linear layer applied twice share symbols.
+    rng = np.random.default_rng(9)
+    square = nn.Linear(3, 3, rng=rng)
+    act = nn.Tanh()
+    model = nn.Sequential(square, act, square, act, nn.Linear(3, 2, rng=rng))
+    x, y = random_batch((3, 2), "cross-entropy", 2, seed=9)
+    report = crosscheck(model, x, y, "cross-entropy")
+    assert report.passed, report.table()
+    assert "0.weight" in [row.name for row in report.rows]
+    assert any("'1'" in note for note in report.notes)
