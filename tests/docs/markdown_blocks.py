@@ -7,8 +7,9 @@ The rules, which docs/index.md also states for writers:
 - a ```text block right after a ```python block is that block's expected standard output;
 - in a ```console or ```bash block, each line ``$ propagate ...`` is a command that runs,
   and the lines below it, up to the next ``$`` line, are its expected standard output;
-- expected output matches line by line after trailing spaces are removed, and a line
-  ``...`` stands for any number of lines (zero or more);
+- expected output matches line by line after trailing spaces are removed; a line
+  ``...`` stands for any number of lines (zero or more), and a line that ends in `` ...``
+  matches any line that starts with the text before it;
 - a line ``<!-- no-test -->`` right before a block skips that block.
 """
 
@@ -20,6 +21,7 @@ from pathlib import Path
 
 SKIP_MARKER = "<!-- no-test -->"
 ELLIPSIS = "..."
+PREFIX_MARK = " ..."
 
 _FENCE = re.compile(r"^```([A-Za-z0-9_-]*)\s*$")
 
@@ -132,13 +134,20 @@ def match_lines(expected: list[str], actual: list[str]) -> bool:
             steps.append((i + 1, j))
             if j < len(actual):
                 steps.append((i, j + 1))
-        elif j < len(actual) and expected[i] == actual[j]:
+        elif j < len(actual) and line_matches(expected[i], actual[j]):
             steps.append((i + 1, j + 1))
         for step in steps:
             if step not in reachable:
                 reachable.add(step)
                 frontier.append(step)
     return False
+
+
+def line_matches(expected: str, actual: str) -> bool:
+    """Return whether one output line matches, where `` ...`` at the end allows any rest."""
+    if expected.endswith(PREFIX_MARK):
+        return actual.startswith(expected[: -len(PREFIX_MARK)])
+    return expected == actual
 
 
 def first_difference(expected: list[str], actual: list[str]) -> str:
