@@ -215,10 +215,13 @@ def output_uncertainty(
     -----
     First order holds only while the network is close to linear over the spread of its
     inputs. A feature with a small standardiser scale turns a modest raw uncertainty into a
-    large one in standardised units. For a small digits MLP trained by ``propagate train``,
-    0.5 grey levels per pixel gave first-order standard uncertainties of the probabilities
-    tens of times those of Monte Carlo, while 0.002 grey levels agreed within 3 %. Compare
-    with :func:`monte_carlo_covariance` before trusting a result.
+    large one in standardised units. In the digits model of a default ``propagate train`` run
+    (64-32 ReLU, 25 epochs) the smallest pixel scale is 0.026 grey levels, so 0.5 grey levels
+    is 19 standard deviations of that pixel. There, for the first three images, first order
+    gave the predicted class a probability of about 1 with a standard uncertainty of at most
+    0.012, while Monte Carlo (20,000 draws) gave mean probabilities of 0.27 to 0.51 with
+    standard deviations near 0.4. At 0.005 grey levels both agreed. Compare with
+    :func:`monte_carlo_covariance` before trusting a result.
     """
     x = np.asarray(getattr(x, "data", x), dtype=np.float64)
     if x.ndim != 2:
