@@ -66,45 +66,62 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...], dtype) -> np.ndarray:
 
 # Gradient mode and anomaly detection are per thread, like PyTorch's.
 _state = threading.local()
+_DEFAULTS = {"grad_enabled": True, "anomaly": False}
 
 
 def is_grad_enabled() -> bool:
     """Return whether new operations record the graph for backward."""
-    return getattr(_state, "grad_enabled", True)
+    return getattr(_state, "grad_enabled", _DEFAULTS["grad_enabled"])
 
 
 def is_anomaly_enabled() -> bool:
     """Return whether backward checks every gradient for NaN and infinity."""
-    return getattr(_state, "anomaly", False)
+    return getattr(_state, "anomaly", _DEFAULTS["anomaly"])
 
 
-class no_grad(contextlib.ContextDecorator):
+class _ModeSwitch(contextlib.ContextDecorator):
+    """Set one per-thread flag on entry and restore its previous value on exit.
+
+    The previous values form a stack, so one instance can be entered again while it is
+    active. As a decorator every call gets a fresh instance, so a recursive decorated
+    function, or one called from several threads, restores the flag correctly.
+    """
+
+    flag = ""
+    value = False
+
+    def __init__(self):
+        self._previous: list[bool] = []
+
+    def _recreate_cm(self):
+        # ContextDecorator calls this hook before each call of a decorated function.
+        return type(self)()
+
+    def __enter__(self):
+        self._previous.append(getattr(_state, self.flag, _DEFAULTS[self.flag]))
+        setattr(_state, self.flag, self.value)
+        return self
+
+    def __exit__(self, *exc_info):
+        setattr(_state, self.flag, self._previous.pop())
+        return False
+
+
+class no_grad(_ModeSwitch):
     """Context manager (and decorator) in which operations record no graph."""
 
-    def __enter__(self):
-        self._previous = is_grad_enabled()
-        _state.grad_enabled = False
-        return self
-
-    def __exit__(self, *exc_info):
-        _state.grad_enabled = self._previous
-        return False
+    flag = "grad_enabled"
+    value = False
 
 
-class enable_grad(contextlib.ContextDecorator):
+class enable_grad(_ModeSwitch):
     """Context manager (and decorator) that turns graph recording back on inside ``no_grad``."""
 
-    def __enter__(self):
-        self._previous = is_grad_enabled()
-        _state.grad_enabled = True
-        return self
-
-    def __exit__(self, *exc_info):
-        _state.grad_enabled = self._previous
-        return False
+    flag = "grad_enabled"
+    value = True
 
 
-class detect_anomaly(contextlib.ContextDecorator):
+class detect_anomaly(_ModeSwitch):
     """Context manager in which backward raises at the first NaN or infinite gradient.
 
     The :class:`~propagate.errors.NonFiniteError` names the operation whose VJP (or the
@@ -112,14 +129,8 @@ class detect_anomaly(contextlib.ContextDecorator):
     every gradient costs one pass over each array, so use it for debugging only.
     """
 
-    def __enter__(self):
-        self._previous = is_anomaly_enabled()
-        _state.anomaly = True
-        return self
-
-    def __exit__(self, *exc_info):
-        _state.anomaly = self._previous
-        return False
+    flag = "anomaly"
+    value = True
 
 
 def _topological_order(root) -> list:

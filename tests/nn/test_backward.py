@@ -101,6 +101,33 @@ def test_no_grad_decorator():
     assert not double(leaf([1.0])).requires_grad
 
 
+def test_no_grad_decorator_recursive():
+    @nn.no_grad()
+    def depth(n):
+        return depth(n - 1) if n else nn.is_grad_enabled()
+
+    assert depth(3) is False
+    assert nn.is_grad_enabled()
+
+
+def test_no_grad_same_instance_nested():
+    switch = nn.no_grad()
+    with switch:
+        with switch:
+            pass
+        assert not nn.is_grad_enabled()
+    assert nn.is_grad_enabled()
+
+
+def test_detect_anomaly_decorator_recursive():
+    @nn.detect_anomaly()
+    def depth(n):
+        return depth(n - 1) if n else nn.is_anomaly_enabled()
+
+    assert depth(2) is True
+    assert not nn.is_anomaly_enabled()
+
+
 def test_enable_grad_inside_no_grad():
     x = leaf([1.0])
     with nn.no_grad(), nn.enable_grad():
