@@ -113,9 +113,11 @@ def _parse_number(text: str, path, line: int, column: str) -> float:
     try:
         value = float(text)
     except ValueError:
+        hint = "feature columns must be numeric"
+        if _is_float(text.replace(",", ".", 1)):
+            hint = "write decimals with a point, not a comma"
         raise DataError(
-            f"{path}, line {line}, column {column!r}: {text!r} is not a number; "
-            "feature columns must be numeric"
+            f"{path}, line {line}, column {column!r}: {text!r} is not a number; {hint}"
         ) from None
     if not math.isfinite(value):
         raise DataError(
@@ -125,14 +127,34 @@ def _parse_number(text: str, path, line: int, column: str) -> float:
     return value
 
 
+DELIMITERS = (",", ";", "\t")
+
+
+def _detect_delimiter(text: str) -> str:
+    """Return the delimiter that occurs most often in the first non-blank line.
+
+    Comma wins ties, so a file without any delimiter (a single column) reads as CSV.
+    """
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    counts = {delimiter: first.count(delimiter) for delimiter in DELIMITERS}
+    return max(DELIMITERS, key=lambda delimiter: counts[delimiter])
+
+
 def _read_rows(path) -> tuple[list[str], list[list[str]]]:
     try:
-        with open(path, newline="", encoding="utf-8") as handle:
-            rows = list(csv.reader(handle))
+        # utf-8-sig drops the byte order mark that Excel writes at the start of a UTF-8 CSV.
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            text = handle.read()
     except FileNotFoundError:
         raise DataError(f"data file not found: {path}") from None
+    except IsADirectoryError:
+        raise DataError(f"{path} is a folder; give the path of a CSV file") from None
+    except PermissionError:
+        raise DataError(f"{path} cannot be read (permission denied)") from None
     except UnicodeDecodeError as exc:
         raise DataError(f"{path} is not UTF-8 text ({exc.reason}); save it as UTF-8 CSV") from None
+    delimiter = _detect_delimiter(text)
+    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
 
     # Blank lines carry no data; their line numbers still count for error messages.
     numbered = [(number, row) for number, row in enumerate(rows, start=1) if any(row)]
@@ -149,7 +171,39 @@ def _read_rows(path) -> tuple[list[str], list[list[str]]]:
             raise DataError(
                 f"{path}, line {number}: {len(row)} cells, but the header has {len(header)}"
             )
+    header, body = _drop_empty_unnamed(path, header, body)
+    _check_header(path, header)
     return header, [[str(number)] + row for number, row in body]
+
+
+def _drop_empty_unnamed(path, header: list[str], body) -> tuple[list[str], list]:
+    """Drop columns with no name and no data, such as a trailing delimiter on every line."""
+    keep = [
+        index
+        for index, name in enumerate(header)
+        if name or any(row[index].strip() for _, row in body)
+    ]
+    if len(keep) == len(header):
+        return header, body
+    logger.info("%s: ignoring %d empty column(s) without a name", path, len(header) - len(keep))
+    return [header[i] for i in keep], [(number, [row[i] for i in keep]) for number, row in body]
+
+
+def _check_header(path, header: list[str]) -> None:
+    for position, name in enumerate(header, start=1):
+        if not name:
+            raise DataError(
+                f"{path}: column {position} of the header has no name but contains data; "
+                "add a name to the header line"
+            )
+    seen = set()
+    for name in header:
+        if name in seen:
+            raise DataError(
+                f"{path}: the header names column {name!r} more than once; "
+                "give each column a distinct name"
+            )
+        seen.add(name)
 
 
 def _infer_task(values: list[str], is_numeric: bool) -> str:
@@ -173,7 +227,9 @@ def load_csv(
     Parameters
     ----------
     path : path-like
-        CSV file, comma-separated, UTF-8, first line the column names.
+        CSV file in UTF-8 (a byte order mark is allowed), first line the column names.
+        The delimiter is a comma, semicolon or tab, whichever occurs most often in the
+        header line. Cells may have spaces around them; decimals must use a point.
     target : str
         Name of the target column.
     features : sequence of str, optional
@@ -194,8 +250,9 @@ def load_csv(
     Raises
     ------
     DataError
-        For a missing file or column, an empty file, fewer than two data rows, a row with
-        the wrong number of cells, or a feature cell that is empty, not a number, NaN or
+        For a missing file or column, an empty file, fewer than two data rows, or a row
+        with the wrong number of cells. Also for a header that repeats a name or leaves a
+        column with data unnamed, and for a feature cell that is empty, not a number, NaN or
         infinite. The message names the file, the line and the column.
     """
     dtype = _check_float_dtype(dtype)
@@ -366,7 +423,8 @@ def train_test_split(
         Samples along the first axis.
     test_fraction : float
         Share of samples for the test set, strictly between 0 and 1. The test set has
-        ``round(test_fraction * n)`` samples (plain) or that many per class (stratified).
+        ``round(test_fraction * n)`` samples; a stratified split gives each class its share
+        of them, rounded so that the total stays the same.
     seed : int or None
         Seed of the permutation; the same seed gives the same split.
     stratify : bool
@@ -390,15 +448,14 @@ def train_test_split(
     rng = np.random.default_rng(seed)
 
     if stratify:
-        test_parts = []
-        train_parts = []
-        for label in np.unique(y):
-            members = rng.permutation(np.flatnonzero(y == label))
-            n_test = int(round(test_fraction * len(members)))
-            test_parts.append(members[:n_test])
-            train_parts.append(members[n_test:])
-        test_index = rng.permutation(np.concatenate(test_parts))
-        train_index = rng.permutation(np.concatenate(train_parts))
+        members = [rng.permutation(np.flatnonzero(y == label)) for label in np.unique(y)]
+        counts = _stratified_test_counts([len(m) for m in members], test_fraction, len(x))
+        test_index = rng.permutation(
+            np.concatenate([m[:k] for m, k in zip(members, counts, strict=True)])
+        )
+        train_index = rng.permutation(
+            np.concatenate([m[k:] for m, k in zip(members, counts, strict=True)])
+        )
     else:
         order = rng.permutation(len(x))
         n_test = int(round(test_fraction * len(x)))
@@ -412,6 +469,29 @@ def train_test_split(
             "both need at least one (use more data or another fraction)"
         )
     return x[train_index], x[test_index], y[train_index], y[test_index]
+
+
+def _stratified_test_counts(class_sizes: list[int], test_fraction: float, n: int) -> list[int]:
+    """Return how many samples of each class go to the test set.
+
+    The total is ``round(test_fraction * n)``, as for a plain split. Each class gets the
+    floor of its exact share, and the samples left over go to the classes with the largest
+    fractional parts (largest-remainder apportionment), first to classes that keep at least
+    one training sample that way. Rounding each class on its own instead would leave the
+    test set empty when every class is small.
+    """
+    shares = [test_fraction * size for size in class_sizes]
+    counts = [math.floor(share) for share in shares]
+    left = int(round(test_fraction * n)) - sum(counts)
+    by_remainder = sorted(
+        range(len(shares)), key=lambda i: (counts[i] - shares[i], -class_sizes[i], i)
+    )
+    # A class that would lose its last training sample is served only in the second pass.
+    first = [i for i in by_remainder if counts[i] + 1 < class_sizes[i]]
+    second = [i for i in by_remainder if counts[i] + 1 >= class_sizes[i]]
+    for i in (first + second)[: max(left, 0)]:
+        counts[i] += 1
+    return counts
 
 
 class Standardizer:

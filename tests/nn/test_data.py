@@ -214,6 +214,70 @@ def test_csv_blank_lines_keep_numbers(tmp_path):
         load_csv(path, target="y")
 
 
+def test_csv_byte_order_mark(tmp_path):
+    path = tmp_path / "excel.csv"
+    path.write_text("y,a\n0,1\n1,2\n", encoding="utf-8-sig")
+    table = load_csv(path, target="y")
+    assert table.target == "y"
+    assert table.x.tolist() == [[1.0], [2.0]]
+
+
+def test_csv_semicolon_delimiter(tmp_path):
+    path = write(tmp_path, "a;b;y\n1;2.5;0\n3;4;1\n")
+    table = load_csv(path, target="y")
+    assert table.feature_names == ["a", "b"]
+    assert table.x.tolist() == [[1.0, 2.5], [3.0, 4.0]]
+
+
+def test_csv_tab_delimiter(tmp_path):
+    path = write(tmp_path, "a\tb\ty\n1\t2\t0\n3\t4\t1\n")
+    table = load_csv(path, target="y")
+    assert table.x.tolist() == [[1.0, 2.0], [3.0, 4.0]]
+
+
+def test_csv_decimal_comma_hint(tmp_path):
+    path = write(tmp_path, "a;y\n1,5;0\n2,5;1\n")
+    with pytest.raises(DataError, match=r"line 2, column 'a'.*decimals with a point"):
+        load_csv(path, target="y")
+
+
+def test_csv_spaces_around_cells(tmp_path):
+    path = write(tmp_path, " a , y \n 1 , cat \n 2 , dog \n")
+    table = load_csv(path, target="y")
+    assert table.feature_names == ["a"]
+    assert table.class_names == ["cat", "dog"]
+
+
+def test_csv_duplicate_column_name(tmp_path):
+    path = write(tmp_path, "a,a,y\n1,2,0\n3,4,1\n")
+    with pytest.raises(DataError, match="names column 'a' more than once"):
+        load_csv(path, target="y")
+
+
+def test_csv_trailing_delimiter(tmp_path):
+    path = write(tmp_path, "a,y,\n1,0,\n2,1,\n")
+    table = load_csv(path, target="y")
+    assert table.feature_names == ["a"]
+    assert table.x.tolist() == [[1.0], [2.0]]
+
+
+def test_csv_unnamed_column_with_data(tmp_path):
+    path = write(tmp_path, "a,,y\n1,5,0\n2,6,1\n")
+    with pytest.raises(DataError, match="column 2 of the header has no name"):
+        load_csv(path, target="y")
+
+
+def test_csv_folder_instead_of_file(tmp_path):
+    with pytest.raises(DataError, match="is a folder"):
+        load_csv(tmp_path, target="y")
+
+
+def test_csv_constant_column_kept(tmp_path):
+    path = write(tmp_path, "a,c,y\n1,5,0\n2,5,1\n3,5,0\n")
+    table = load_csv(path, target="y")
+    assert table.x[:, 1].tolist() == [5.0, 5.0, 5.0]
+
+
 # --- split ----------------------------------------------------------------------------------
 
 
@@ -241,10 +305,30 @@ def test_split_partitions_samples():
 def test_split_stratified_shares():
     x, y = load_digits()
     _, _, y_train, y_test = train_test_split(x, y, 0.2, seed=0, stratify=True)
+    assert len(y_test) == round(0.2 * len(y))
     for label in range(10):
         total = np.sum(y == label)
-        assert np.sum(y_test == label) == round(0.2 * total)
-        assert np.sum(y_train == label) == total - round(0.2 * total)
+        assert abs(np.sum(y_test == label) - 0.2 * total) < 1
+        assert np.sum(y_train == label) == total - np.sum(y_test == label)
+
+
+def test_split_stratified_small_classes():
+    # Ten classes of two samples: 20% of 20 is 4 test samples, each from a different class.
+    y = np.repeat(np.arange(10), 2)
+    x = y[:, None].astype(float)
+    _, _, y_train, y_test = train_test_split(x, y, 0.2, seed=0, stratify=True)
+    assert len(y_test) == 4
+    assert len(np.unique(y_test)) == 4
+    assert sorted(np.unique(y_train).tolist()) == list(range(10))
+
+
+def test_split_stratified_keeps_training_sample():
+    # Class 2 has one sample, so the leftover test sample goes to a class with two.
+    y = np.array([0, 0, 1, 1, 2])
+    x = y[:, None].astype(float)
+    _, _, y_train, y_test = train_test_split(x, y, 0.2, seed=0, stratify=True)
+    assert len(y_test) == 1
+    assert 2 in y_train
 
 
 def test_split_rejects_bad_fraction():
