@@ -107,9 +107,14 @@ def test_reshape_gradient():
                            rng.normal(size=(3, 4)))
 
 
-@pytest.mark.parametrize("axes", [(), (1, 0, 2), (2, 0, 1)], ids=str)
+@pytest.mark.parametrize("axes", [(), (1, 0, 2), (2, 0, 1), (0, -1, -2), (-1, 0, 1)], ids=str)
 def test_transpose_gradient(axes):
     assert_gradients_match(lambda t: t.transpose(*axes), rng.normal(size=(2, 3, 4)))
+
+
+def test_transpose_negative_axes_cube():
+    # Equal axis lengths: a wrong inverse permutation would pass the shape check.
+    assert_gradients_match(lambda t: t.transpose(-1, 0, 1), rng.normal(size=(2, 2, 2)))
 
 
 @pytest.mark.parametrize(

@@ -34,7 +34,12 @@ class Transpose(Primitive):
 
     @staticmethod
     def forward(a, axes=None):
-        return np.transpose(a, axes), axes
+        out = np.transpose(a, axes)
+        if axes is not None:
+            # argsort inverts a permutation only when its entries are 0..ndim-1, so -1 and
+            # the like are mapped to their positive axis first.
+            axes = tuple(int(axis) % a.ndim for axis in axes)
+        return out, axes
 
     @staticmethod
     def vjp(g, axes, needs):
