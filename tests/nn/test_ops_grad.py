@@ -222,6 +222,22 @@ def test_pow_zero_base_exponent_gradient():
     np.testing.assert_allclose(exponent.grad, [0.0, 8 * np.log(2.0)])
 
 
+def test_pow_zero_exponent_base_gradient():
+    # x**0 is the constant 1, so its derivative is 0 even at x = 0 (PyTorch agrees).
+    x = nn.Tensor(np.array([0.0, 3.0]), requires_grad=True)
+    (x**0.0).sum().backward()
+    np.testing.assert_array_equal(x.grad, [0.0, 0.0])
+
+
+def test_pow_zero_base_negative_exponent_gradient():
+    # 0**b = inf for b < 0, so d/db = inf * log(0) = -inf, as in PyTorch.
+    base = nn.Tensor(np.array([0.0]))
+    exponent = nn.Tensor(np.array([-1.0]), requires_grad=True)
+    with np.errstate(divide="ignore"):
+        (base**exponent).sum().backward()
+    np.testing.assert_array_equal(exponent.grad, [-np.inf])
+
+
 @pytest.mark.parametrize("name", ["sigmoid", "softplus", "softmax", "log_softmax"])
 def test_stable_at_large_inputs(name):
     x = nn.Tensor(np.array([[-1000.0, 0.0, 1000.0]]), requires_grad=True)

@@ -84,6 +84,14 @@ def test_broadcast_ops_match_torch():
     assert_matches_torch(build, build, a, b)
 
 
+def test_pow_edge_points_match_torch():
+    # Zero bases with zero, fractional and negative exponents, and a negative base.
+    base = np.array([0.0, 0.0, 0.0, 0.0, 2.0, -2.0])
+    exponent = np.array([0.0, 2.0, 0.5, -1.0, 0.0, 3.0])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        assert_matches_torch(lambda a, b: a**b, torch.pow, base, exponent)
+
+
 def test_matmul_matches_torch():
     assert_matches_torch(lambda a, b: a @ b, torch.matmul,
                          rng.normal(size=(2, 3, 4)), rng.normal(size=(4, 5)))

@@ -111,12 +111,17 @@ class Pow(Primitive):
         a, b, out = ctx
         grad_a = grad_b = None
         if needs[0]:
-            grad_a = unbroadcast(g * b * a ** (b - 1), a.shape, a.dtype)
-        if needs[1]:
-            # d(a**b)/db = a**b * log(a). At a = 0 the limit of a**b * log(a) is 0 for b > 0,
-            # so the zero base contributes 0 instead of 0 * (-inf) = NaN (as PyTorch does).
+            # d(a**b)/da = b * a**(b-1), taken as 0 where b = 0 because a**0 is constant in
+            # a; otherwise 0**0 would give 0 * 0**-1 = NaN. PyTorch masks b = 0 the same way.
             with np.errstate(divide="ignore", invalid="ignore"):
-                local = np.where(a == 0, 0, out * np.log(a))
+                local = np.where(b == 0, 0, b * a ** (b - 1))
+            grad_a = unbroadcast(g * local, a.shape, a.dtype)
+        if needs[1]:
+            # d(a**b)/db = a**b * log(a). At a = 0 and b >= 0 the power is 0 or 1 near the
+            # point, so the gradient is taken as 0 instead of 0 * (-inf) = NaN. For b < 0 it
+            # stays inf * (-inf) = -inf. Both cases match PyTorch.
+            with np.errstate(divide="ignore", invalid="ignore"):
+                local = np.where((a == 0) & (b >= 0), 0, out * np.log(a))
             grad_b = unbroadcast(g * local, b.shape, b.dtype)
         return grad_a, grad_b
 
