@@ -4,7 +4,8 @@ One training step is zero_grad, forward, cross-entropy, backward and an Adam ste
 float32 with batch 128 on random data. The monitored step adds ``Monitor.record`` and
 ``Monitor.after_update`` with a JSON lines log on disk. Blocks of steps with and without
 the monitor alternate, so that drift in machine load hits both alike. The table gives the
-median time per step and the ratio monitored / unmonitored.
+median wall-clock and CPU time per step and the ratios monitored / unmonitored. On a busy
+machine the CPU time of this process is the steadier measure (with ``--threads 1``).
 Run: ``python benchmarks/bench_monitor.py [--threads N] [--repeats R] [--steps S]``.
 """
 
@@ -35,12 +36,14 @@ def build(seed: int):
     return model, nn.optim.Adam(model.parameters(), lr=1e-3)
 
 
-def time_block(model, optimizer, x, y, steps: int, first_step: int, monitor=None) -> float:
-    """Run ``steps`` training steps and return the seconds per step."""
+def time_block(model, optimizer, x, y, steps: int, first_step: int,
+               monitor=None) -> tuple[float, float]:
+    """Run ``steps`` training steps; return wall-clock and CPU seconds per step."""
     from propagate import nn
 
     inputs = nn.Tensor(x)
     start = time.perf_counter()
+    start_cpu = time.process_time()
     for step in range(first_step, first_step + steps):
         optimizer.zero_grad()
         loss = nn.cross_entropy(model(inputs), y)
@@ -50,11 +53,15 @@ def time_block(model, optimizer, x, y, steps: int, first_step: int, monitor=None
         optimizer.step()
         if monitor is not None:
             monitor.after_update()
-    return (time.perf_counter() - start) / steps
+    wall = (time.perf_counter() - start) / steps
+    return wall, (time.process_time() - start_cpu) / steps
 
 
-def measure(every: int, repeats: int, steps: int, folder: Path) -> tuple[float, float]:
-    """Return the median seconds per step without and with a monitor recording every ``every``."""
+def measure(every: int, repeats: int, steps: int, folder: Path) -> dict[str, float]:
+    """Return median seconds per step without and with a monitor recording every ``every``.
+
+    Keys: ``plain`` and ``watched`` (wall clock), ``plain_cpu`` and ``watched_cpu``.
+    """
     import numpy as np
 
     from propagate.nn.monitor import Monitor
@@ -78,7 +85,12 @@ def measure(every: int, repeats: int, steps: int, folder: Path) -> tuple[float, 
                                   monitor))
         next_step += steps
     monitor.close()
-    return statistics.median(plain), statistics.median(watched)
+    return {
+        "plain": statistics.median(t[0] for t in plain),
+        "watched": statistics.median(t[0] for t in watched),
+        "plain_cpu": statistics.median(t[1] for t in plain),
+        "watched_cpu": statistics.median(t[1] for t in watched),
+    }
 
 
 def main() -> None:
@@ -101,13 +113,16 @@ def main() -> None:
           f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"threads {args.threads or 'default'}")
     print()
-    print("| monitor | ms per step, plain | ms per step, monitored | ratio |")
-    print("| --- | ---: | ---: | ---: |")
+    print("| monitor | ms/step plain | ms/step monitored | ratio | CPU ms/step plain | "
+          "CPU ms/step monitored | CPU ratio |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     with tempfile.TemporaryDirectory() as folder:
         for every in (1, 10):
-            plain, watched = measure(every, args.repeats, args.steps, Path(folder))
-            print(f"| every {every} step{'s' if every > 1 else ''} | {plain * 1e3:.2f} | "
-                  f"{watched * 1e3:.2f} | {watched / plain:.3f} |")
+            t = measure(every, args.repeats, args.steps, Path(folder))
+            label = f"every {every} step{'s' if every > 1 else ''}"
+            print(f"| {label} | {t['plain'] * 1e3:.2f} | {t['watched'] * 1e3:.2f} | "
+                  f"{t['watched'] / t['plain']:.3f} | {t['plain_cpu'] * 1e3:.2f} | "
+                  f"{t['watched_cpu'] * 1e3:.2f} | {t['watched_cpu'] / t['plain_cpu']:.3f} |")
 
 
 if __name__ == "__main__":

@@ -104,7 +104,7 @@ def _series(history: Sequence[dict], key: str):
 def plot_training(
     records: Sequence[StepRecord], history: Sequence[dict], path: str | os.PathLike
 ) -> Path:
-    """Plot the loss over steps (and accuracy when the history has it) into ``path``.
+    """Plot the loss over steps, and accuracy or RMSE when the history has it, into ``path``.
 
     Parameters
     ----------
@@ -112,11 +112,13 @@ def plot_training(
         Monitor records; their per-step batch loss is drawn as a thin line.
     history : sequence of dict
         Per-epoch rows with keys such as ``train_loss``, ``test_loss``,
-        ``train_accuracy``, ``test_accuracy`` and ``step`` or ``epoch``.
+        ``train_accuracy``, ``test_accuracy`` (``train_rmse``, ``test_rmse`` for
+        regression) and ``step`` or ``epoch``.
     """
     if not records and not history:
         raise DataError("no monitor records and no history to plot the loss from")
-    accuracy_keys = sorted({key for row in history for key in row if "accuracy" in key})
+    metric = "accuracy" if any("accuracy" in key for row in history for key in row) else "rmse"
+    accuracy_keys = sorted({key for row in history for key in row if metric in key})
     loss_keys = sorted({key for row in history for key in row if key.endswith("loss")})
 
     figure = _new_figure(7.0, 6.0 if accuracy_keys else 4.0)
@@ -134,15 +136,16 @@ def plot_training(
     loss_axis.set_ylabel("loss")
     loss_axis.set_yscale("log" if _all_positive(loss_axis) else "linear")
     loss_axis.legend(loc="upper right", fontsize="small")
-    loss_axis.set_title("loss" + (" and accuracy" if accuracy_keys else ""))
+    metric_label = "accuracy" if metric == "accuracy" else "RMSE"
+    loss_axis.set_title("loss" + (f" and {metric_label}" if accuracy_keys else ""))
 
     if accuracy_keys:
         accuracy_axis = axes[1]
         for key in accuracy_keys:
             x_label, xs, ys = _series(history, key)
             accuracy_axis.plot(xs, ys, marker="o", ms=3, label=key.replace("_", " "))
-        accuracy_axis.set_ylabel("accuracy")
-        accuracy_axis.legend(loc="lower right", fontsize="small")
+        accuracy_axis.set_ylabel(metric_label)
+        accuracy_axis.legend(loc="best", fontsize="small")
     axes[-1].set_xlabel(x_label if not records else "step")
     return save_figure(figure, path)
 

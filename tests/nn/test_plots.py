@@ -60,10 +60,6 @@ def test_plot_run_writes_four_pngs(run_dir):
                                                 "loss.png", "update_ratio.png"]
     for path in written:
         assert_valid_png(path)
-
-
-def test_plot_run_leaves_no_temporary_files(run_dir):
-    plots.plot_run(run_dir)
     assert not [p for p in run_dir.iterdir() if p.name.endswith(".tmp")]
 
 
@@ -122,3 +118,11 @@ def test_missing_matplotlib_names_install(run_dir, monkeypatch):
         monkeypatch.setitem(sys.modules, name, None)
     with pytest.raises(MissingDependencyError, match=r'pip install "propagate\[plots\]"'):
         plots.plot_run(run_dir)
+
+
+def test_regression_history_plots_rmse(tmp_path):
+    rows = [{"epoch": e, "step": 5 * e, "train_loss": 1.0 / e, "test_loss": 1.1 / e,
+             "train_rmse": 2.0 / e, "test_rmse": 2.2 / e} for e in (1, 2, 3)]
+    (tmp_path / "history.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    path = plots.plot_run(tmp_path)[0]
+    assert_valid_png(path)
