@@ -319,14 +319,14 @@ def as_tensor(value, like: Tensor | None = None) -> Tensor:
 
 
 def _coerce(value, like: Tensor | None) -> Tensor:
-    """Wrap a constant operand. A Python number takes the dtype of the tensor it meets,
-    so ``float32_tensor * 2.0`` stays float32 (NumPy arrays keep their own dtype)."""
+    """Wrap a constant operand. A Python or NumPy number takes the dtype of the floating
+    tensor it meets, as in PyTorch, so ``float32_tensor * np.float64(2.0)`` stays float32.
+    Arrays keep their own dtype (the operation then promotes float32 with float64)."""
     if isinstance(value, Tensor):
         return value
     if (
         like is not None
-        and isinstance(value, numbers.Number)
-        and not isinstance(value, np.generic)
+        and isinstance(value, numbers.Real)
         and np.issubdtype(like.dtype, np.floating)
     ):
         return Tensor(np.asarray(value, dtype=like.dtype))

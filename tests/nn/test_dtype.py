@@ -35,6 +35,35 @@ def test_scalar_operand_keeps_float32():
     assert all(r.dtype == F32 for r in results)
 
 
+def test_numpy_scalar_operand_keeps_float32():
+    # PyTorch 2.x: float32 tensor * np.float64(2.0) is float32.
+    x = nn.Tensor(np.ones(3, dtype=F32))
+    results = [x * np.float64(2.0), np.float64(2.0) + x, x ** np.int64(2)]
+    assert [r.dtype for r in results] == [np.dtype(F32)] * 3
+
+
+def test_integer_array_operand_keeps_float32():
+    # PyTorch 2.x: float32 tensor * int64 tensor is float32 (NumPy would give float64).
+    x = nn.Tensor(np.ones(3, dtype=F32))
+    counts = np.array([1, 2, 3])
+    results = [x * counts, counts / x, x - nn.Tensor(counts), x + np.array([True, False, True])]
+    assert [r.dtype for r in results] == [np.dtype(F32)] * 4
+
+
+def test_integer_matrix_matmul_keeps_float32():
+    weight = nn.Tensor(np.ones((3, 2), dtype=F32), requires_grad=True)
+    out = np.eye(3, dtype=np.int64) @ weight
+    out.sum().backward()
+    assert out.dtype == F32
+    assert weight.grad.dtype == F32
+
+
+def test_integer_operand_float32_gradient_values():
+    x = nn.Tensor(np.array([1.0, 2.0], dtype=F32), requires_grad=True)
+    (x * np.array([3, 4])).sum().backward()
+    np.testing.assert_array_equal(x.grad, np.array([3.0, 4.0], dtype=F32))
+
+
 def test_forward_every_layer_float32():
     model = float32_model()
     dtypes = []

@@ -29,12 +29,32 @@ def broadcast(name: str, operation, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         ) from None
 
 
+def match_float_dtype(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cast an integer or boolean operand to the dtype of a floating-point partner.
+
+    NumPy turns float32 with int64 into float64. PyTorch keeps the floating dtype, and so
+    does the engine, so integer data never silently upcasts a float32 model.
+    """
+    a_float = np.issubdtype(a.dtype, np.floating)
+    b_float = np.issubdtype(b.dtype, np.floating)
+    if a_float and not b_float and _is_integral(b):
+        return a, b.astype(a.dtype)
+    if b_float and not a_float and _is_integral(a):
+        return a.astype(b.dtype), b
+    return a, b
+
+
+def _is_integral(array: np.ndarray) -> bool:
+    return np.issubdtype(array.dtype, np.integer) or array.dtype == np.bool_
+
+
 @register
 class Add(Primitive):
     name = "add"
 
     @staticmethod
     def forward(a, b):
+        a, b = match_float_dtype(a, b)
         return broadcast("add", np.add, a, b), (a.shape, a.dtype, b.shape, b.dtype)
 
     @staticmethod
@@ -52,6 +72,7 @@ class Sub(Primitive):
 
     @staticmethod
     def forward(a, b):
+        a, b = match_float_dtype(a, b)
         return broadcast("sub", np.subtract, a, b), (a.shape, a.dtype, b.shape, b.dtype)
 
     @staticmethod
@@ -69,6 +90,7 @@ class Mul(Primitive):
 
     @staticmethod
     def forward(a, b):
+        a, b = match_float_dtype(a, b)
         return broadcast("mul", np.multiply, a, b), (a, b)
 
     @staticmethod
@@ -86,6 +108,7 @@ class Div(Primitive):
 
     @staticmethod
     def forward(a, b):
+        a, b = match_float_dtype(a, b)
         return broadcast("div", np.true_divide, a, b), (a, b)
 
     @staticmethod
@@ -103,6 +126,7 @@ class Pow(Primitive):
 
     @staticmethod
     def forward(a, b):
+        a, b = match_float_dtype(a, b)
         out = broadcast("pow", np.power, a, b)
         return out, (a, b, out)
 

@@ -6,6 +6,7 @@ import numpy as np
 
 from propagate.errors import ShapeError
 from propagate.nn.autograd import Primitive, register, unbroadcast
+from propagate.nn.ops.arithmetic import match_float_dtype
 
 
 @register
@@ -14,6 +15,7 @@ class MatMul(Primitive):
 
     @staticmethod
     def forward(a, b):
+        a, b = match_float_dtype(a, b)
         try:
             return np.matmul(a, b), (a, b)
         except ValueError:
