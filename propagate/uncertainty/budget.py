@@ -80,11 +80,24 @@ def build_budget(
 
     Returns
     -------
-    (rows, variance)
-        The budget rows and the output variance u_c², their sum.
+    (rows, std)
+        The budget rows and the combined standard uncertainty u_c, the square root of the
+        sum of the rows' variance terms.
+
+    Raises
+    ------
+    QuantityError
+        If u_c² exceeds the float64 range.
     """
     terms = sensitivities * stds
-    input_variances = terms * terms
+
+    # Every term is divided by the largest |c_i u_i| (or √extra_variance) before it is
+    # squared, so that u_c and the shares stay exact where c_i² u_i² would underflow to 0
+    # (u ≈ 1e-200) or overflow.
+    scale = max(float(np.max(np.abs(terms), initial=0.0)), math.sqrt(max(extra_variance, 0.0)))
+    unit = scale if scale > 0 else 1.0
+    scaled = terms / unit
+    scaled_extra = extra_variance / unit**2
 
     # Off-diagonal terms of c Σ cᵀ: each unordered pair once, doubled (GUM 5.2.2, eq. 16).
     pair_terms = []
@@ -92,10 +105,19 @@ def build_budget(
         for j in range(i + 1, len(names)):
             r = float(correlation[i, j])
             if r != 0.0:
-                pair_terms.append((i, j, r, 2.0 * terms[i] * terms[j] * r))
+                pair_terms.append((i, j, r, 2.0 * scaled[i] * scaled[j] * r))
 
-    variance = float(input_variances.sum() + sum(t[3] for t in pair_terms) + extra_variance)
-    share_of = _share_function(variance)
+    scaled_variance = float(np.sum(scaled * scaled) + sum(t[3] for t in pair_terms) + scaled_extra)
+    # Round-off can leave a tiny negative variance when correlations cancel exactly.
+    std = unit * math.sqrt(max(scaled_variance, 0.0))
+    if not math.isfinite(std * std):
+        raise QuantityError(
+            f"the variance of the output is {std:.3g}² and exceeds the float64 range; "
+            "express the model in units that keep the numbers below about 1e150"
+        )
+
+    def share_of(scaled_term: float) -> float:
+        return float(scaled_term / scaled_variance) if scaled_variance > 0 else 0.0
 
     rows = [
         BudgetRow(
@@ -104,8 +126,8 @@ def build_budget(
             std=float(stds[i]),
             sensitivity=float(sensitivities[i]),
             contribution=float(abs(terms[i])),
-            variance=float(input_variances[i]),
-            share=share_of(input_variances[i]),
+            variance=float(terms[i] * terms[i]),
+            share=share_of(scaled[i] * scaled[i]),
             dof=float(dofs[i]),
         )
         for i, name in enumerate(names)
@@ -118,7 +140,7 @@ def build_budget(
                 std=None,
                 sensitivity=None,
                 contribution=None,
-                variance=float(term),
+                variance=float(term * unit * unit),
                 share=share_of(term),
                 correlation=r,
             )
@@ -132,16 +154,10 @@ def build_budget(
                 sensitivity=None,
                 contribution=None,
                 variance=float(extra_variance),
-                share=share_of(extra_variance),
+                share=share_of(scaled_extra),
             )
         )
-    return rows, variance
-
-
-def _share_function(variance: float):
-    if variance > 0:
-        return lambda term: float(term / variance)
-    return lambda term: 0.0
+    return rows, std
 
 
 def welch_satterthwaite(
@@ -170,17 +186,83 @@ def welch_satterthwaite(
     it to the uncorrelated terms: u² = Σ (c_i u_i)² + ``exact_variance``, leaving out the
     correlation terms 2 c_i c_j u_i u_j r_ij. With the correlated u_c² in the numerator
     instead, strong negative correlations make ν_eff fall far below every ν_i (0.13 for R
-    in GUM H.2, where every ν_i is 4), which no input supports. Willink (Metrologia 44
-    (2007) 340) derives a formula for correlated inputs that this does not implement.
+    in GUM H.2, where every ν_i is 4), which no input supports. Inputs evaluated from the
+    same readings are better combined first into one component by
+    :func:`effective_dof`. Willink (Metrologia 44 (2007) 340) derives a formula for
+    correlated inputs in general that this does not implement.
     """
     contributions = np.abs(np.asarray(contributions, dtype=np.float64))
     dofs = np.asarray(dofs, dtype=np.float64)
+    largest = max(float(contributions.max(initial=0.0)), math.sqrt(max(exact_variance, 0.0)))
+    if largest == 0.0:
+        return math.inf
+
+    # Scaled by the largest contribution, so that the fourth powers of tiny or huge
+    # contributions neither underflow to 0 nor overflow.
+    scaled = contributions / largest
     finite = np.isfinite(dofs)
-    denominator = float(np.sum(contributions[finite] ** 4 / dofs[finite]))
+    denominator = float(np.sum(scaled[finite] ** 4 / dofs[finite]))
     if denominator == 0.0:
         return math.inf
-    variance = float(np.sum(contributions**2)) + exact_variance
+    variance = float(np.sum(scaled**2)) + exact_variance / largest**2
     return variance * variance / denominator
+
+
+def effective_dof(
+    terms: np.ndarray,
+    dofs: np.ndarray,
+    correlation: np.ndarray,
+    groups: Sequence[str | None] | None = None,
+    exact_variance: float = 0.0,
+) -> float:
+    """Return the effective degrees of freedom of one output, with Type A groups.
+
+    Inputs outside any group each give one component c_i u(x_i) with their own degrees of
+    freedom. The inputs of one Type A group (means of the same n simultaneous readings)
+    give one component with variance Σ_ij c_i c_j u_i u_j r_ij over the group and the
+    group's n - 1 degrees of freedom. That is exact for a linear model, because Σ_i c_i x̄_i
+    is then the mean of the n values Σ_i c_i x_ik, whose variance estimate has n - 1
+    degrees of freedom. GUM H.2 gets the same 4 degrees of freedom for R, X and Z from
+    5 readings (approach 1). The components then enter :func:`welch_satterthwaite`.
+
+    Parameters
+    ----------
+    terms : numpy.ndarray, shape (n,)
+        The products c_i u(x_i) of sensitivity coefficient and standard uncertainty.
+    dofs : numpy.ndarray, shape (n,)
+        The inputs' degrees of freedom.
+    correlation : numpy.ndarray, shape (n, n)
+        The inputs' correlation matrix.
+    groups : sequence of str or None, optional
+        Each input's Type A group label, None outside any group.
+    exact_variance : float
+        Further variance with infinite degrees of freedom.
+    """
+    terms = np.asarray(terms, dtype=np.float64)
+    dofs = np.asarray(dofs, dtype=np.float64)
+    if groups is None:
+        groups = (None,) * len(terms)
+
+    contributions = []
+    component_dofs = []
+    members: dict[str, list[int]] = {}
+    for i, group in enumerate(groups):
+        if group is None:
+            contributions.append(abs(terms[i]))
+            component_dofs.append(dofs[i])
+        else:
+            members.setdefault(group, []).append(i)
+    for index in members.values():
+        scale = float(np.max(np.abs(terms[index])))
+        if scale == 0.0:
+            continue
+        # Scaled by the largest term, so that tiny or huge terms neither underflow nor
+        # overflow when squared.
+        scaled = terms[index] / scale
+        variance = float(scaled @ correlation[np.ix_(index, index)] @ scaled)
+        contributions.append(scale * math.sqrt(max(variance, 0.0)))
+        component_dofs.append(dofs[index[0]])
+    return welch_satterthwaite(np.array(contributions), np.array(component_dofs), exact_variance)
 
 
 def coverage_factor(level: float, dof: float) -> float:

@@ -50,6 +50,11 @@ class InputSet:
         """The distributions."""
         return tuple(q.distribution for q in self.quantities)
 
+    @property
+    def groups(self) -> tuple[str | None, ...]:
+        """The Type A group of each input; None for an input outside any group."""
+        return tuple(q.group for q in self.quantities)
+
     def select(self, names: Sequence[str]) -> InputSet:
         """Return the inputs ``names`` in that order.
 
@@ -149,7 +154,25 @@ def collect_inputs(inputs: Mapping, correlations=None, covariance=None) -> Input
         correlation = as_square_matrix(correlations, names, "correlation")
 
     correlation = check_correlation(correlation, names)
+    _check_groups(ordered)
     return InputSet(names, tuple(ordered), correlation)
+
+
+def _check_groups(quantities: Sequence[Quantity]) -> None:
+    """Raise QuantityError if two inputs of one Type A group differ in degrees of freedom
+    or distribution, since the group is treated as one component with one of each."""
+    first_of_group: dict[str, Quantity] = {}
+    for quantity in quantities:
+        if quantity.group is None:
+            continue
+        first = first_of_group.setdefault(quantity.group, quantity)
+        if (first.dof, first.distribution) != (quantity.dof, quantity.distribution):
+            raise QuantityError(
+                f"inputs {first.name!r} and {quantity.name!r} are in the Type A group "
+                f"{quantity.group!r} but have different degrees of freedom or distributions "
+                f"({first.dof}, {first.distribution} and {quantity.dof}, "
+                f"{quantity.distribution}); give every input of a group the same"
+            )
 
 
 def _apply_covariance(names, quantities, covariance):
@@ -163,6 +186,13 @@ def _apply_covariance(names, quantities, covariance):
                 f"covariance matrix gives {std}; give the value alone or make them agree"
             )
         updated.append(
-            Quantity(quantity.value, std, quantity.dof, quantity.distribution, quantity.name)
+            Quantity(
+                quantity.value,
+                std,
+                quantity.dof,
+                quantity.distribution,
+                quantity.name,
+                quantity.group,
+            )
         )
     return updated, correlation_from_covariance(matrix)

@@ -60,6 +60,12 @@ def draw_inputs(
     the correlated normal ``z`` is mapped to its probability Φ(z) and then through the
     input's quantile function.
 
+    The "t" inputs of one Type A group (``Quantity.group``) are drawn from one
+    multivariate t distribution: ``x_i + u_i z_i √(ν/w)`` with the correlated normals
+    ``z`` and one chi-squared ``w`` with ν degrees of freedom per draw, shared by the
+    group. That is the joint distribution of the means of n readings with ν = n - 1, and
+    any linear combination of them is a scaled and shifted t with ν degrees of freedom.
+
     NOTE: with the copula the Pearson correlation of the non-normal draws is slightly
     smaller in magnitude than the requested coefficient (for two rectangular inputs,
     (6/π) arcsin(r/2) instead of r).
@@ -68,13 +74,21 @@ def draw_inputs(
     draws = np.empty((n, size))
     off_diagonal = correlation - np.eye(n)
     correlated = np.any(off_diagonal != 0.0, axis=1)
+    t_groups = {q.group for q in quantities if q.group is not None and q.distribution == "t"}
 
-    if np.any(correlated):
+    if np.any(correlated) or t_groups:
         eigenvalues, eigenvectors = np.linalg.eigh(correlation)
         factor = eigenvectors * np.sqrt(np.clip(eigenvalues, 0.0, None))
         normals = factor @ rng.standard_normal((n, size))
+    divisors = {}
+    for group in sorted(t_groups):
+        dof = next(q.dof for q in quantities if q.group == group)
+        divisors[group] = np.sqrt(rng.chisquare(dof, size) / dof)
+
     for i, quantity in enumerate(quantities):
-        if correlated[i]:
+        if quantity.group in divisors:
+            draws[i] = quantity.value + quantity.std * normals[i] / divisors[quantity.group]
+        elif correlated[i]:
             draws[i] = _from_standard_normal(quantity, normals[i])
         else:
             draws[i] = _draw_independent(quantity, size, rng)

@@ -35,6 +35,13 @@ class Quantity:
         a Type A evaluation, and its standard deviation is ``std * sqrt(dof / (dof - 2))``.
     name : str, optional
         A label used in messages.
+    group : str, optional
+        A label shared by inputs that were evaluated together from one set of
+        simultaneous readings (Type A, JCGM 100:2008, 5.2.3), as
+        :meth:`TypeA.quantities <propagate.uncertainty.TypeA.quantities>` sets it. Inputs
+        of a group have the same ``dof`` and ``distribution``. Welch-Satterthwaite treats
+        their correlated contributions as one component with those degrees of freedom,
+        and Monte Carlo draws a group of "t" inputs from one multivariate t distribution.
 
     Raises
     ------
@@ -55,6 +62,7 @@ class Quantity:
     dof: float = math.inf
     distribution: str = "normal"
     name: str | None = None
+    group: str | None = None
 
     def __post_init__(self):
         label = f"input {self.name!r}" if self.name else "quantity"
@@ -132,7 +140,7 @@ class Quantity:
 
     def with_name(self, name: str) -> Quantity:
         """Return a copy labelled ``name``."""
-        return Quantity(self.value, self.std, self.dof, self.distribution, name)
+        return Quantity(self.value, self.std, self.dof, self.distribution, name, self.group)
 
     def __str__(self) -> str:
         from propagate.uncertainty.textform import format_plus_minus

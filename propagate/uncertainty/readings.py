@@ -4,6 +4,7 @@ means, degrees of freedom and the correlation of the means (JCGM 100:2008, 4.2 a
 from __future__ import annotations
 
 import csv
+import logging
 import math
 import os
 from collections.abc import Sequence
@@ -13,6 +14,8 @@ import numpy as np
 
 from propagate.errors import DataError
 from propagate.uncertainty.quantity import Quantity
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -48,15 +51,48 @@ class TypeA:
         """The covariance matrix of the means s(x̄_i, x̄_j) (GUM 5.2.3, equation 17)."""
         return self.correlation * np.outer(self.stds, self.stds)
 
-    def quantities(self, distribution: str = "normal") -> dict[str, Quantity]:
+    def quantities(
+        self, distribution: str | None = None, group: str | None = None
+    ) -> dict[str, Quantity]:
         """Return each mean as a Quantity with its s(x̄) and n - 1 degrees of freedom.
 
-        ``distribution="t"`` makes Monte Carlo draw each input from the scaled and shifted
-        t distribution of JCGM 101:2008, 6.4.9, which needs n > 3 observations.
+        The quantities share one Type A ``group``, so that Welch-Satterthwaite gives the
+        output n - 1 degrees of freedom for a linear model rather than more, and Monte
+        Carlo draws them jointly.
+
+        Parameters
+        ----------
+        distribution : {"t", "normal"}, optional
+            What Monte Carlo draws. By default "t": the scaled and shifted t distribution
+            with n - 1 degrees of freedom that JCGM 101:2008, 6.4.9 assigns to the mean
+            of n readings, drawn jointly for all columns as a multivariate t. Then a
+            linear model's Monte Carlo interval agrees with the first-order interval
+            whose k comes from ν_eff = n - 1. With n < 4 readings that t has no finite
+            variance, so the default falls back to "normal" and logs a warning.
+        group : str, optional
+            The group label; by default ``"readings of "`` and the column names.
         """
+        if distribution is None:
+            distribution = "t" if self.dof > 2 else "normal"
+            if distribution == "normal":
+                logger.warning(
+                    "%d readings of %s: the t distribution with %d degrees of freedom has "
+                    "no finite variance, so Monte Carlo draws them as normal, which makes "
+                    "its interval too narrow; take at least 4 readings",
+                    self.count,
+                    ", ".join(self.names),
+                    self.dof,
+                )
+        if group is None:
+            group = "readings of " + ", ".join(self.names)
         return {
             name: Quantity(
-                float(mean), float(std), dof=self.dof, distribution=distribution, name=name
+                float(mean),
+                float(std),
+                dof=self.dof,
+                distribution=distribution,
+                name=name,
+                group=group,
             )
             for name, mean, std in zip(self.names, self.means, self.stds, strict=True)
         }

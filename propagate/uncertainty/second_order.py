@@ -30,6 +30,7 @@ def second_order(
     third: np.ndarray,
     level: float = 0.95,
     distributions: Sequence[str] | None = None,
+    groups: Sequence[str | None] | None = None,
 ) -> UncertaintyResult:
     """Propagate to second order given first, second and third derivatives.
 
@@ -52,6 +53,8 @@ def second_order(
         ``third[a, i, j]`` = ∂³f_a/∂x_i∂x_j² at the estimates.
     distributions : sequence of str, optional
         The inputs' distributions; a warning is logged for any that is not normal.
+    groups : sequence of str or None, optional
+        Each input's Type A group, for the effective degrees of freedom.
 
     Other parameters are those of :func:`propagate.uncertainty.linear.first_order`.
 
@@ -91,7 +94,7 @@ def second_order(
 
     outputs = []
     for a, name in enumerate(output_names):
-        rows, variance = build_budget(
+        rows, std = build_budget(
             input_names,
             values,
             stds,
@@ -111,13 +114,15 @@ def second_order(
             make_output(
                 name,
                 float(output_values[a] + shifts[a]),
-                variance,
+                std,
                 jacobian[a] * stds,
                 dofs,
                 level,
                 rows,
                 details,
                 exact_variance=float(extra[a, a]),
+                correlation=correlation,
+                groups=groups,
             )
         )
     return UncertaintyResult(
