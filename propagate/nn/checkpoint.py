@@ -145,6 +145,18 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"checkpoint not found: {path}")
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder, not a checkpoint file")
+    # np.load tries to unpickle a file that is not .npz or .npy, which fails with a message
+    # about pickles; checking the zip signature first gives the real reason.
+    try:
+        is_zip = zipfile.is_zipfile(path)
+    except OSError as exc:
+        raise CheckpointError(f"{path} cannot be read ({exc.strerror})") from None
+    if not is_zip:
+        raise CheckpointError(
+            f"{path} is not a readable checkpoint: it is empty, truncated or not an .npz file"
+        )
     try:
         with np.load(path, allow_pickle=False) as archive:
             members = {name: archive[name] for name in archive.files}

@@ -106,6 +106,37 @@ def test_load_garbage(tmp_path):
         load_checkpoint(path)
 
 
+def test_load_text_file_names_format(tmp_path):
+    path = tmp_path / "checkpoint.npz"
+    path.write_text("garbage\n")
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(path)
+    assert "not an .npz file" in str(info.value)
+    assert "pickle" not in str(info.value)
+
+
+def test_load_empty_file(tmp_path):
+    path = tmp_path / "checkpoint.npz"
+    path.write_bytes(b"")
+    with pytest.raises(CheckpointError, match="empty, truncated or not an .npz file"):
+        load_checkpoint(path)
+
+
+def test_load_folder(tmp_path):
+    with pytest.raises(CheckpointError, match="is a folder"):
+        load_checkpoint(tmp_path)
+
+
+def test_load_corrupted_member(tmp_path):
+    path = save_checkpoint(tmp_path / "checkpoint.npz", {"w": np.arange(1000.0)})
+    data = bytearray(path.read_bytes())
+    for i in range(200, 300):
+        data[i] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        load_checkpoint(path)
+
+
 def test_load_foreign_npz(tmp_path):
     path = tmp_path / "other.npz"
     np.savez(path, a=np.zeros(2))
