@@ -10,6 +10,8 @@ from __future__ import annotations
 import sympy
 from sympy.printing.str import StrPrinter
 
+from propagate.errors import ParseError
+
 
 class TextPrinter(StrPrinter):
     """sympy's text printer with the function and constant names of propagate's parser."""
@@ -34,20 +36,34 @@ class DisplayPrinter(TextPrinter):
         return f"leaky_relu'({self.stringify(expr.args, ', ')})"
 
 
+def _as_expression(expr) -> sympy.Basic:
+    """Return ``expr`` as a sympy object without ever parsing text.
+
+    ``sympy.sympify`` of a string runs ``eval``, so text is rejected here and must go
+    through :func:`propagate.symbolic.parse`.
+    """
+    if isinstance(expr, str | bytes | bytearray):
+        raise ParseError(
+            f"expected a sympy expression, got text {str(expr)[:40]!r}; "
+            "parse it first with propagate.symbolic.parse"
+        )
+    return sympy.sympify(expr, strict=True)
+
+
 def to_text(expr) -> str:
     """Return ``expr`` as text that :func:`propagate.symbolic.parse` reads back.
 
     Derivative-only functions such as ``relu_grad``, ``sign`` and ``tie_share`` are printed by
     name; the parser does not accept them.
     """
-    return TextPrinter({"order": None}).doprint(sympy.sympify(expr))
+    return TextPrinter({"order": None}).doprint(_as_expression(expr))
 
 
 def to_display(expr) -> str:
     """Return ``expr`` as compact text for people, e.g. ``(1 - σ(z))*σ(z)``."""
-    return DisplayPrinter({"order": None}).doprint(sympy.sympify(expr))
+    return DisplayPrinter({"order": None}).doprint(_as_expression(expr))
 
 
 def to_latex(expr) -> str:
     """Return ``expr`` as LaTeX (``\\sigma`` for the sigmoid, ``\\operatorname{relu}``)."""
-    return sympy.latex(expr)
+    return sympy.latex(_as_expression(expr))
