@@ -38,13 +38,18 @@ def parse_layers(text: str) -> tuple[int, ...]:
     sizes = []
     for part in cleaned.split(","):
         part = part.strip()
-        if not part.isdigit() or int(part) < 1:
+        # isdigit alone would accept non-ASCII digits such as "²", which int() rejects.
+        if not (part.isascii() and part.isdigit()) or int(part) < 1:
             raise ValueError(
                 f"invalid layer sizes {text!r}: {part!r} is not a positive integer; "
                 "give hidden sizes as comma-separated integers such as 64,32 (or 'none')"
             )
         sizes.append(int(part))
     return tuple(sizes)
+
+
+def _is_positive_int(value) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, np.integer)) and value >= 1
 
 
 @dataclass(frozen=True)
@@ -69,17 +74,22 @@ class MLPSpec:
     activation: str = "relu"
 
     def __post_init__(self):
-        object.__setattr__(self, "hidden", tuple(int(size) for size in self.hidden))
+        if isinstance(self.hidden, str) or not hasattr(self.hidden, "__iter__"):
+            raise ValueError(
+                f"hidden must be a sequence of layer widths such as (64, 32), got "
+                f"{self.hidden!r}; parse text with parse_layers"
+            )
         for name in ("n_inputs", "n_outputs"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            if not _is_positive_int(value):
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if any(size < 1 for size in self.hidden):
-            raise ValueError(f"hidden sizes must be positive, got {self.hidden}")
+        for size in self.hidden:
+            if not _is_positive_int(size):
+                raise ValueError(f"hidden sizes must be positive integers, got {self.hidden!r}")
+        object.__setattr__(self, "hidden", tuple(int(size) for size in self.hidden))
         if self.activation not in ACTIVATIONS:
             raise ValueError(
-                f"unknown activation {self.activation!r}; choose one of "
-                f"{', '.join(ACTIVATIONS)}"
+                f"unknown activation {self.activation!r}; choose one of {', '.join(ACTIVATIONS)}"
             )
 
     @property
@@ -142,7 +152,14 @@ def build_mlp(spec: MLPSpec, rng: np.random.Generator | int | None = 0, dtype=np
     modules = []
     sizes = spec.sizes
     for index, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-        layer = nn.Linear(fan_in, fan_out, rng=rng, dtype=dtype)
+        try:
+            layer = nn.Linear(fan_in, fan_out, rng=rng, dtype=dtype)
+        except MemoryError:
+            raise ValueError(
+                f"layer {index} ({fan_in} inputs, {fan_out} outputs) needs "
+                f"{fan_in * fan_out * dtype.itemsize / 2**30:.1f} GiB of weights and does not "
+                "fit in memory; choose smaller layer sizes"
+            ) from None
         if init == "he" and spec.activation == "leaky_relu":
             nn.init.kaiming_normal_(
                 layer.weight, a=LEAKY_RELU_SLOPE, nonlinearity="leaky_relu", rng=rng

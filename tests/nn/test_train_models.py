@@ -15,7 +15,9 @@ def test_parse_layers():
     assert parse_layers("none") == ()
 
 
-@pytest.mark.parametrize("text", ["", "64,", "64,x", "0", "-3", "1.5", "64;32"])
+@pytest.mark.parametrize(
+    "text", ["", "64,", "64,,32", "64,x", "0", "-3", "1.5", "64;32", "1e3", "+5", "²", "٣"]
+)
 def test_parse_layers_rejects(text):
     with pytest.raises(ValueError, match="invalid layer sizes"):
         parse_layers(text)
@@ -101,6 +103,10 @@ def test_spec_roundtrip():
         ((4, (8,), 0), "n_outputs must be a positive integer"),
         ((4, (0,), 2), "hidden sizes must be positive"),
         ((4, (8,), 2, "swish"), "unknown activation 'swish'"),
+        ((4, "64", 2), "hidden must be a sequence"),
+        ((4, 64, 2), "hidden must be a sequence"),
+        ((4, (2.5,), 2), "hidden sizes must be positive integers"),
+        ((4, (True,), 2), "hidden sizes must be positive integers"),
     ],
 )
 def test_spec_rejects(arguments, message):
@@ -111,3 +117,12 @@ def test_spec_rejects(arguments, message):
 def test_build_rejects_int_dtype():
     with pytest.raises(ValueError, match="float32 or float64"):
         build_mlp(MLPSpec(4, (8,), 2), dtype=np.int32)
+
+
+def test_build_too_large_for_memory(monkeypatch):
+    def no_memory(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(nn, "Linear", no_memory)
+    with pytest.raises(ValueError, match=r"layer 0 \(4 inputs, 8 outputs\).*smaller layer"):
+        build_mlp(MLPSpec(4, (8,), 2))
