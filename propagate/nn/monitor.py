@@ -396,6 +396,7 @@ class _LayerWatch:
         self.module = module
         self.kind = type(module).__name__
         self.parameters = [(pname, p) for pname, p in module.named_parameters()]
+        self.is_bias = [pname.startswith("bias") for pname, _ in self.parameters]
         self.snapshot: list[np.ndarray] | None = None
         self.parameter_norm_sq = 0.0
         self.reset()
@@ -592,11 +593,16 @@ class Monitor:
         if watch.snapshot is None:
             watch.snapshot = [np.empty_like(p.data) for _, p in watch.parameters]
 
-        for (pname, parameter), buffer in zip(watch.parameters, watch.snapshot, strict=True):
-            np.copyto(buffer, parameter.data)
-            value_sq = _squared_norm(parameter.data)
+        for index, (_, parameter) in enumerate(watch.parameters):
+            data = parameter.data
+            buffer = watch.snapshot[index]
+            if buffer.shape != data.shape or buffer.dtype != data.dtype:
+                # The model was cast (``model.to``) or reloaded since the last record.
+                buffer = watch.snapshot[index] = np.empty_like(data)
+            np.copyto(buffer, data)
+            value_sq = _squared_norm(data)
             grad_sq = None if parameter.grad is None else _squared_norm(parameter.grad)
-            if pname.startswith("bias"):
+            if watch.is_bias[index]:
                 bias_sq = (bias_sq or 0.0) + value_sq
                 if grad_sq is not None:
                     bias_grad_sq = (bias_grad_sq or 0.0) + grad_sq
