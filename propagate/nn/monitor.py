@@ -160,7 +160,11 @@ class StepRecord:
     def from_dict(cls, data: dict) -> StepRecord:
         """Build a record from :meth:`to_dict` output or from one parsed log line."""
         try:
-            layers = [LayerStats(**layer) for layer in data.get("layers", [])]
+            # Keys this version does not know (from a newer schema) are ignored.
+            layers = [
+                LayerStats(**{key: value for key, value in layer.items() if key in _LAYER_FIELDS})
+                for layer in data.get("layers", [])
+            ]
             return cls(
                 step=int(data["step"]),
                 loss=_to_float(data["loss"]),

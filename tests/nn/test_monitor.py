@@ -16,6 +16,7 @@ from propagate.nn.monitor import (
     _squared_norm,
     attach_monitor,
     read_log,
+    record_from_json,
     record_to_json,
     summarize_array,
     write_log,
@@ -389,3 +390,10 @@ def test_fresh_run_empties_old_log(tmp_path):
     write_log(path, [StepRecord(step=s, loss=1.0) for s in (1, 2)])
     attach_monitor(FreshTrainer()).on_train_begin(FreshTrainer())
     assert read_log(path) == []
+
+
+def test_unknown_layer_keys_ignored():
+    line = ('{"schema":2,"step":4,"loss":1.5,"lr":0.1,'
+            '"layers":[{"name":"0","kind":"Linear","weight_grad_norm":0.5,"new_field":3}]}')
+    record = record_from_json(line)
+    assert record.layers[0].weight_grad_norm == 0.5
