@@ -23,8 +23,8 @@ Five runs, each monitored at every step and diagnosed:
     The same RNN with recurrent gain 1 and clipping: the reference without the cause.
 
 Without clipping, the first SGD step of the chaotic RNN changes its weights by about 1e5
-times their norm; every recurrent unit saturates and the recurrent gradient becomes exactly
-0, so only the readout learns. Clipping keeps each step near 1e-2 of the weight norm and
+times their norm. Every recurrent unit then saturates and the recurrent gradient becomes
+exactly 0, so only the readout learns. Clipping keeps each step near 1e-2 of the weight norm and
 the recurrent layer alive. It bounds the damage but not the cause: the raw gradient, which
 the monitor records before clipping, still explodes, and the chaotic network learns
 slowly; recurrent weights with gain at most 1 remove the cause.
