@@ -60,6 +60,14 @@ HISTORY_NAME = "history.jsonl"
 CHECKPOINT_KIND = "propagate.nn.train"
 
 
+class DivergenceError(NonFiniteError):
+    """Training that diverged.
+
+    A loss, gradient or weight became NaN or infinite, or a batch loss exploded past
+    ``TrainConfig.divergence_ratio`` times the reference loss (see ``Trainer.fit``).
+    """
+
+
 @dataclass
 class TrainConfig:
     """Settings of a training run.
@@ -90,7 +98,13 @@ class TrainConfig:
     test_fraction : float
         Share of the samples held out for testing.
     dtype : str
-        ``"float32"`` or ``"float64"`` for the data and the parameters.
+        ``"float32"`` or ``"float64"`` for the data and the parameters. ``validate`` turns
+        a NumPy dtype such as ``np.float32`` into its name.
+    divergence_ratio : float or None
+        Stop with :class:`DivergenceError` when a batch loss exceeds this many times the
+        first batch loss of the run (at least 1). A learning rate far too high for Adam
+        makes the loss explode to such values while staying finite. None disables the
+        check.
     """
 
     epochs: int = 25
@@ -106,6 +120,7 @@ class TrainConfig:
     seed: int = 0
     test_fraction: float = 0.2
     dtype: str = "float32"
+    divergence_ratio: float | None = 1000.0
 
     def validate(self) -> TrainConfig:
         """Raise ``ValueError`` naming the first invalid setting; return self otherwise."""
@@ -122,15 +137,28 @@ class TrainConfig:
         _check_positive("gamma", self.gamma)
         if self.clip_norm is not None:
             _check_positive("clip_norm", self.clip_norm)
+        if self.divergence_ratio is not None:
+            _check_positive("divergence_ratio", self.divergence_ratio)
+            if self.divergence_ratio <= 1:
+                raise ValueError(
+                    f"divergence_ratio must be above 1 (or None), got {self.divergence_ratio}"
+                )
         for name in ("momentum", "weight_decay"):
             value = getattr(self, name)
+            _check_number(name, value)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a non-negative number, got {value!r}")
         if self.momentum >= 1:
             raise ValueError(f"momentum must be below 1, got {self.momentum}")
 
+        _check_number("test_fraction", self.test_fraction)
         if not 0 < self.test_fraction < 1:
             raise ValueError(f"test_fraction must be between 0 and 1, got {self.test_fraction}")
+        if not isinstance(self.dtype, str):
+            try:
+                self.dtype = np.dtype(self.dtype).name
+            except TypeError:
+                raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}") from None
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(
                 f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}"
@@ -150,9 +178,13 @@ class TrainConfig:
         return cls(**{key: value for key, value in data.items() if key in names})
 
 
-def _check_positive(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
+def _check_number(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise ValueError(f"{name} must be a number, got {value!r}")
+
+
+def _check_positive(name: str, value) -> None:
+    _check_number(name, value)
     if not (math.isfinite(value) and value > 0):
         raise ValueError(f"{name} must be a positive finite number, got {value!r}")
 
@@ -177,6 +209,44 @@ class TrainingData:
     y_test: np.ndarray
     task: str
     class_names: list[str] | None = None
+
+    def __post_init__(self):
+        if self.task not in TASKS:
+            raise DataError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
+        self.x_train = _feature_array(self.x_train, "x_train")
+        self.x_test = _feature_array(self.x_test, "x_test")
+        if self.x_train.shape[1] != self.x_test.shape[1]:
+            raise DataError(
+                f"x_train has {self.x_train.shape[1]} feature columns but x_test has "
+                f"{self.x_test.shape[1]}; both sets need the same columns"
+            )
+        if self.task == "classification":
+            self.y_train = _class_indices(self.y_train, "y_train")
+            self.y_test = _class_indices(self.y_test, "y_test")
+        else:
+            self.y_train = _regression_targets(self.y_train, "y_train")
+            self.y_test = _regression_targets(self.y_test, "y_test")
+        for x, y, name in (
+            (self.x_train, self.y_train, "train"),
+            (self.x_test, self.y_test, "test"),
+        ):
+            if len(x) != len(y) or len(x) == 0:
+                raise DataError(
+                    f"the {name} set has {len(x)} feature rows and {len(y)} targets; "
+                    "it needs one target per row and at least one row"
+                )
+        if self.task == "classification":
+            self._check_labels()
+
+    def _check_labels(self) -> None:
+        largest = int(max(self.y_train.max(), self.y_test.max()))
+        if self.class_names is not None and largest >= len(self.class_names):
+            raise DataError(
+                f"class index {largest} has no entry in class_names, which names "
+                f"{len(self.class_names)} classes (indices 0..{len(self.class_names) - 1})"
+            )
+        if self.n_outputs < 2:
+            raise DataError("every target is class 0; classification needs at least two classes")
 
     @property
     def n_features(self) -> int:
@@ -215,10 +285,17 @@ def split_data(
     """
     if task not in TASKS:
         raise DataError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
-    x = np.asarray(x)
-    if x.ndim != 2:
-        raise DataError(f"features must be a 2-D array (samples, features), got shape {x.shape}")
-    y = np.asarray(y, dtype=np.int64 if task == "classification" else config.dtype)
+    x = _feature_array(x, "x")
+    if task == "classification":
+        y = _class_indices(y, "y")
+        classes = np.unique(y).tolist()
+        if len(classes) < 2:
+            raise DataError(
+                f"y contains {len(classes)} distinct class(es) {classes}; "
+                "classification needs at least two"
+            )
+    else:
+        y = _regression_targets(y, "y").astype(config.dtype, copy=False)
     x_train, x_test, y_train, y_test = train_test_split(
         x.astype(config.dtype, copy=False),
         y,
@@ -227,6 +304,61 @@ def split_data(
         stratify=task == "classification",
     )
     return TrainingData(x_train, y_train, x_test, y_test, task, class_names)
+
+
+def _feature_array(x, name: str) -> np.ndarray:
+    x = np.asarray(x)
+    if x.ndim != 2:
+        hint = "; reshape a single feature with x.reshape(-1, 1)" if x.ndim == 1 else ""
+        raise DataError(
+            f"{name} must be a 2-D array (samples, features), got shape {x.shape}{hint}"
+        )
+    if x.dtype.kind not in "biuf":
+        raise DataError(f"{name} must be numeric, got dtype {x.dtype}")
+    return x
+
+
+def _class_indices(y, name: str) -> np.ndarray:
+    """Return ``y`` as int64 class indices, rejecting anything that is not a label 0..k-1."""
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise DataError(
+            f"{name} must be a 1-D array of class indices, got shape {y.shape}; "
+            "for one-hot rows pass y.argmax(axis=1)"
+        )
+    if y.dtype.kind == "f":
+        bad = np.flatnonzero(~np.isfinite(y) | (y != np.round(y)))
+        if len(bad):
+            raise DataError(
+                f"{name}[{bad[0]}] is {float(y[bad[0]])!r}, which is not a class index; "
+                "classification needs integer labels 0..k-1 (use the regression task for "
+                "a continuous target)"
+            )
+    elif y.dtype.kind not in "biu":
+        raise DataError(
+            f"{name} has dtype {y.dtype}; classification needs integer labels 0..k-1, "
+            "such as the indices from numpy.unique(labels, return_inverse=True)"
+        )
+    y = y.astype(np.int64)
+    if len(y) and y.min() < 0:
+        raise DataError(
+            f"{name} contains the negative label {y.min()}; class indices must be 0..k-1"
+        )
+    return y
+
+
+def _regression_targets(y, name: str) -> np.ndarray:
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise DataError(
+            f"{name} must be a 1-D array with one target per sample, got shape {y.shape}; "
+            "pass a single target column (y.ravel() for shape (n, 1))"
+        )
+    if y.dtype.kind not in "biuf":
+        raise DataError(f"{name} must be numeric for regression, got dtype {y.dtype}")
+    if not np.all(np.isfinite(y)):
+        raise DataError(f"{name} contains NaN or infinite targets; remove those samples")
+    return y
 
 
 def _as_array(value):
@@ -358,11 +490,20 @@ class Trainer:
             self.y_train = self._scale_y(data.y_train)
             self.y_test = self._scale_y(data.y_test)
 
+        if config.batch_size > len(self.x_train):
+            logger.warning(
+                "batch size %d is larger than the %d training samples, so every epoch is a "
+                "single full-batch step",
+                config.batch_size,
+                len(self.x_train),
+            )
+
         self.epoch = 0
         self.step = 0
         self.batch = None
         self.history: list[dict] = []
         self.stop_training = False
+        self.initial_loss: float | None = None
 
     # --- paths and properties ---------------------------------------------------------------
 
@@ -421,7 +562,12 @@ class Trainer:
         model is trained in (standardised targets for regression); the RMSE is in target units.
         """
         x = self.x_scaler.transform(np.asarray(x, dtype=self.dtype))
-        y = np.asarray(y) if self.y_scaler is None else self._scale_y(y)
+        if self.data.task == "classification":
+            y = _class_indices(y, "y")
+        else:
+            y = self._scale_y(_regression_targets(y, "y"))
+        if len(y) != len(x):
+            raise DataError(f"x has {len(x)} samples but y has {len(y)}; give one target per row")
         return self._evaluate_scaled(x, y)
 
     def _evaluate_scaled(self, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
@@ -465,21 +611,42 @@ class Trainer:
             if grad is not None and not np.all(np.isfinite(grad)):
                 culprit = name
                 break
+        ratio = self.config.divergence_ratio
         if culprit is not None:
             cause = f"the gradient of {culprit!r} is not finite (batch loss {loss:.6g})"
         elif not math.isfinite(loss):
             cause = f"the batch loss is {loss} while every gradient is finite"
+        elif (
+            ratio is not None
+            and self.initial_loss is not None
+            and loss > ratio * (reference := max(self.initial_loss, 1.0))
+        ):
+            name, norm = self._largest_gradient()
+            cause = (
+                f"the batch loss {loss:.6g} exceeds {ratio:g} times the reference loss "
+                f"{reference:.6g}, and the largest gradient is that of {name!r} "
+                f"(norm {norm:.3g})"
+            )
         else:
             return None
-        return NonFiniteError(
+        return DivergenceError(
             f"training diverged at step {step} (epoch {self.current_epoch}): {cause}; "
             f"{self._checkpoint_note()}; lower the learning rate or set a clip norm"
         )
 
+    def _largest_gradient(self) -> tuple[str, float]:
+        norms = {
+            name: float(np.linalg.norm(parameter.grad))
+            for name, parameter in self.model.named_parameters()
+            if parameter.grad is not None
+        }
+        name = max(norms, key=norms.get)
+        return name, norms[name]
+
     def _check_parameters(self) -> None:
         for name, parameter in self.model.named_parameters():
             if not np.all(np.isfinite(_as_array(parameter))):
-                raise NonFiniteError(
+                raise DivergenceError(
                     f"training diverged in epoch {self.current_epoch} at step {self.step}: "
                     f"parameter {name!r} is not finite after the update; "
                     f"{self._checkpoint_note()}; lower the learning rate or set a clip norm"
@@ -493,10 +660,15 @@ class Trainer:
 
         Raises
         ------
-        NonFiniteError
-            When a batch loss or a gradient is NaN or infinite. The message names the step
-            and the first parameter, in forward order, whose gradient is not finite. The
-            checkpoint of the last completed epoch stays as it was.
+        DivergenceError
+            When a batch loss, a gradient, a weight or the test loss is NaN or infinite, or
+            a batch loss exceeds ``config.divergence_ratio`` times the reference loss: the
+            first batch loss of the run, or 1 if that is smaller. Cross-entropy and the MSE
+            of standardised targets both start near 1 or above, so 1 keeps a lucky small
+            first loss from making the check oversensitive. The message
+            names the step and the parameter: the first one, in forward order, whose
+            gradient is not finite, or the one with the largest gradient norm. The checkpoint
+            of the last completed epoch stays as it was.
         """
         config = self.config
         steps_per_epoch = batch_count(len(self.x_train), config.batch_size)
@@ -552,6 +724,8 @@ class Trainer:
             error = self._diverged(step, batch_loss)
             if error is not None:
                 raise error
+            if self.initial_loss is None:
+                self.initial_loss = batch_loss
 
             self._call("on_step_end", step, batch_loss)
             if config.clip_norm is not None:
@@ -572,6 +746,12 @@ class Trainer:
 
         self._check_parameters()
         test = self._evaluate_scaled(self.x_test, self.y_test)
+        if not all(math.isfinite(value) for value in test.values()):
+            raise DivergenceError(
+                f"training diverged in epoch {epoch} at step {self.step}: the test loss is "
+                f"{test['loss']} although every batch loss and weight was finite; "
+                f"{self._checkpoint_note()}; lower the learning rate or set a clip norm"
+            )
         record = {
             "epoch": epoch,
             "step": self.step,
@@ -613,6 +793,7 @@ class Trainer:
             "data_fingerprint": self.data.fingerprint(),
             "epoch": self.epoch,
             "step": self.step,
+            "initial_loss": self.initial_loss,
             "history": list(self.history),
             "rng": self.rng.bit_generator.state,
             "model": _plain_state(self.model.state_dict()),
@@ -643,6 +824,7 @@ class Trainer:
         self.rng.bit_generator.state = state["rng"]
         self.epoch = int(state["epoch"])
         self.step = int(state["step"])
+        self.initial_loss = state.get("initial_loss")
         self.history = [dict(record) for record in state["history"]]
 
     @classmethod
@@ -704,4 +886,5 @@ class Trainer:
 
 
 def _json_line(record: dict) -> str:
-    return json.dumps(record) + "\n"
+    # Records are checked to be finite, and strict JSON has no NaN.
+    return json.dumps(record, allow_nan=False) + "\n"

@@ -12,7 +12,7 @@ from propagate.errors import CheckpointError, NonFiniteError
 from propagate.nn.checkpoint import load_checkpoint
 from propagate.nn.data import load_digits
 from propagate.nn.models import MLPSpec
-from propagate.nn.train import TrainConfig, Trainer, split_data
+from propagate.nn.train import DivergenceError, TrainConfig, Trainer, split_data
 
 
 def digits_data(config):
@@ -217,3 +217,55 @@ def test_non_finite_weight_mid_epoch(tmp_path):
     trainer = new_trainer(tmp_path, epochs=1, callbacks=[PoisonStepFive()])
     with pytest.raises(NonFiniteError, match=r"at step 6 \(epoch 1\)"):
         trainer.fit()
+
+
+def test_exploding_finite_loss_diverges(tmp_path):
+    # Adam's step is about lr per weight whatever the gradient, so lr 1e6 makes the loss
+    # explode to ~1e20 and beyond while staying finite.
+    trainer = new_trainer(tmp_path, epochs=2, lr=1e6)
+    with pytest.raises(DivergenceError) as info:
+        trainer.fit()
+    message = str(info.value)
+    assert "training diverged at step 2 (epoch 1)" in message
+    assert "exceeds 1000 times the reference loss" in message
+    assert "largest gradient is that of '" in message
+    assert "no checkpoint was written" in message
+
+
+def test_divergence_ratio_none_disables_check(tmp_path):
+    trainer = new_trainer(None, epochs=1, lr=1e6, divergence_ratio=None)
+    history = trainer.fit()
+    assert history[-1]["train_loss"] > 1e6
+
+
+def test_divergence_error_is_non_finite_error():
+    assert issubclass(DivergenceError, NonFiniteError)
+
+
+def test_non_finite_test_loss_diverges(tmp_path):
+    trainer = new_trainer(tmp_path, epochs=1)
+    trainer.x_test = trainer.x_test.copy()
+    trainer.x_test[0, 0] = np.inf
+    with pytest.raises(DivergenceError, match="the test loss is"):
+        trainer.fit()
+    assert (tmp_path / "history.jsonl").read_text() == ""
+
+
+def test_history_is_strict_json(tmp_path):
+    trainer = new_trainer(tmp_path, epochs=2)
+    trainer.fit()
+
+    def reject(constant):
+        raise ValueError(f"non-standard JSON constant {constant}")
+
+    for line in (tmp_path / "history.jsonl").read_text().splitlines():
+        record = json.loads(line, parse_constant=reject)
+        assert all(math.isfinite(value) for value in record.values())
+
+
+def test_resume_keeps_reference_loss(tmp_path):
+    trainer = new_trainer(tmp_path, epochs=1)
+    trainer.fit()
+    resumed = Trainer.resume(tmp_path, digits_data(TrainConfig()), epochs=2, progress=False)
+    assert resumed.initial_loss == trainer.initial_loss
+    assert resumed.initial_loss > 0
