@@ -15,6 +15,7 @@ from propagate.uncertainty.correlation import (
     correlation_from_pairs,
 )
 from propagate.uncertainty.model import Model, as_graph
+from propagate.uncertainty.propagation import check_reserved
 
 _TOLERANCE = 1e-10
 
@@ -97,6 +98,7 @@ def propagate_arrays(
     missing = [name for name in model.inputs if name not in values]
     if missing:
         raise QuantityError(f"model input {missing[0]!r} has no values; add it to values")
+    check_reserved([name for name in names if name not in model.inputs])
 
     estimates, count = _stack_rows(values, names, "values")
     if not np.all(np.isfinite(estimates)):
@@ -125,13 +127,35 @@ def propagate_arrays(
     input_covariance = input_covariance[:, order][:, :, order]
 
     columns = [estimates[:, i] for i in range(len(order))]
-    output_values, jacobian = model.values_and_jacobian(*columns)
+    with np.errstate(all="ignore"):
+        output_values, jacobian = model.values_and_jacobian(*columns)
     m, n = len(model.outputs), len(order)
     output_values = np.moveaxis(np.broadcast_to(output_values, (m, count)), 0, 1)
     jacobian = np.moveaxis(np.broadcast_to(jacobian, (m, n, count)), 2, 0)
+    _check_finite_rows(model, output_values, jacobian)
     output_covariance = np.einsum("kai,kij,kbj->kab", jacobian, input_covariance, jacobian)
     output_stds = np.sqrt(np.clip(np.einsum("kaa->ka", output_covariance), 0.0, None))
     return ArrayResult(model.outputs, output_values, output_stds, output_covariance, jacobian)
+
+
+def _check_finite_rows(model, output_values, jacobian) -> None:
+    """Raise QuantityError naming the first row where an output or a sensitivity
+    coefficient is NaN or infinite, e.g. a division by zero in that row."""
+    bad_values = ~np.isfinite(output_values)
+    if np.any(bad_values):
+        row, a = np.argwhere(bad_values)[0]
+        raise QuantityError(
+            f"output {model.outputs[a]} is {output_values[row, a]} in row {row}; check the "
+            "model and that row's values"
+        )
+    bad_sensitivities = ~np.isfinite(jacobian)
+    if np.any(bad_sensitivities):
+        row, a, i = np.argwhere(bad_sensitivities)[0]
+        raise QuantityError(
+            f"sensitivity coefficient of {model.outputs[a]} to {model.inputs[i]} is "
+            f"{jacobian[row, a, i]} in row {row} (the model is not differentiable there); "
+            "check the model and that row's values"
+        )
 
 
 def _stack_rows(mapping, names, kind, count=None) -> tuple[np.ndarray, int]:

@@ -97,7 +97,7 @@ def build_budget(
     scale = max(float(np.max(np.abs(terms), initial=0.0)), math.sqrt(max(extra_variance, 0.0)))
     unit = scale if scale > 0 else 1.0
     scaled = terms / unit
-    scaled_extra = extra_variance / unit**2
+    scaled_extra = extra_variance / unit / unit
 
     # Off-diagonal terms of c Σ cᵀ: each unordered pair once, doubled (GUM 5.2.2, eq. 16).
     pair_terms = []
@@ -204,7 +204,7 @@ def welch_satterthwaite(
     denominator = float(np.sum(scaled[finite] ** 4 / dofs[finite]))
     if denominator == 0.0:
         return math.inf
-    variance = float(np.sum(scaled**2)) + exact_variance / largest**2
+    variance = float(np.sum(scaled**2)) + exact_variance / largest / largest
     return variance * variance / denominator
 
 

@@ -89,7 +89,9 @@ def output_covariance(terms: np.ndarray, correlation: np.ndarray) -> tuple[np.nd
     scales = np.where(scales > 0, scales, 1.0)
     scaled = terms / scales[:, None]
     scaled_covariance = scaled @ correlation @ scaled.T
-    covariance = scaled_covariance * np.outer(scales, scales)
+    # An overflow here is reported by build_budget with the output's variance.
+    with np.errstate(over="ignore", under="ignore"):
+        covariance = scaled_covariance * np.outer(scales, scales)
     return covariance, correlation_from_covariance(scaled_covariance)
 
 

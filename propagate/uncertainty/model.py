@@ -142,7 +142,14 @@ class Model:
                 for j in range(n):
                     third_exprs.append(_derivative(second[i][j], symbols, (self.inputs[j],)))
 
-        function = self.graph.compile(hessian_exprs + third_exprs, inputs=self.inputs)
+        # sympy differentiates sign(x), the derivative of abs(x), to a DiracDelta. Away from
+        # the kink it is 0, and at the kink the library's convention abs'(0) = 0 already
+        # drops the jump, so the delta terms are dropped too.
+        expressions = [
+            expression.replace(sympy.DiracDelta, lambda *args: sympy.Integer(0))
+            for expression in hessian_exprs + third_exprs
+        ]
+        function = self.graph.compile(expressions, inputs=self.inputs)
         flat = np.array(function(*values), dtype=np.float64)
         m = len(self.outputs)
         hessians = flat[: m * n * n].reshape(m, n, n)

@@ -163,7 +163,8 @@ def run_monte_carlo(
     Raises
     ------
     QuantityError
-        If ``samples`` is too small or a draw gives a non-finite output.
+        If ``samples`` is too small, the draws do not fit in memory, or a draw gives a
+        non-finite output.
     """
     minimum = max(2, math.ceil(1.0 / (1.0 - level)))
     if not isinstance(samples, (int, np.integer)) or samples < minimum:
@@ -175,7 +176,15 @@ def run_monte_carlo(
         raise QuantityError(f"chunk size is {chunk_size}; give a positive integer")
 
     rng = np.random.default_rng(seed)
-    outputs = np.empty((len(output_names), samples))
+    # Every draw of every output is kept, because the coverage intervals need them sorted.
+    try:
+        outputs = np.empty((len(output_names), samples))
+    except MemoryError:
+        gib = len(output_names) * samples * 8 / 2**30
+        raise QuantityError(
+            f"Monte Carlo cannot allocate {samples} draws of {len(output_names)} output(s) "
+            f"({gib:.3g} GiB); use fewer samples (JCGM 101 recommends 10**6)"
+        ) from None
     show = sys.stderr.isatty() if progress is None else progress
     starts = range(0, samples, chunk_size)
     for start in tqdm(starts, desc="Monte Carlo", unit="chunk", disable=not show):

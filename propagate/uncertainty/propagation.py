@@ -57,7 +57,9 @@ def propagate_uncertainty(
         Input name -> :class:`Quantity`, ``(value, std)``, text such as ``"4.9990(32)"``
         or ``"4.9990±0.0032"``, an ``uncertainties`` UFloat (its correlations with other
         UFloat inputs are kept), or a plain number (exact). Every input of the model needs
-        one; extra entries are ignored.
+        one. Extra entries are ignored with a logged warning, but an input named like a
+        constant or function of the model parser (``e``, ``pi``, ``sin``) raises, because
+        the model would use the constant instead.
     correlations : dict or array_like, optional
         ``{("V", "I"): -0.36}`` pairs, or a correlation matrix in the order of ``inputs``.
     method : {"linear", "second-order", "monte-carlo"}
@@ -104,8 +106,9 @@ def propagate_uncertainty(
     model = Model(as_graph(model), outputs)
     collected = collect_inputs(inputs, correlations, covariance)
     unused = [name for name in collected.names if name not in model.inputs]
+    check_reserved(unused)
     if unused:
-        logger.info("inputs not used by the model: %s", ", ".join(unused))
+        logger.warning("inputs not used by the model: %s", ", ".join(unused))
     selected = collected.select(model.inputs)
 
     values = selected.values
@@ -125,14 +128,19 @@ def propagate_uncertainty(
     )
 
     if method == "linear":
-        return first_order(*common, level=level)
+        return first_order(*common, level=level, groups=selected.groups)
     if method == "second-order":
         hessians, third = model.second_derivatives(*values)
         return second_order(
-            *common, hessians, third, level=level, distributions=selected.distributions
+            *common,
+            hessians,
+            third,
+            level=level,
+            distributions=selected.distributions,
+            groups=selected.groups,
         )
 
-    linear = first_order(*common, level=level)
+    linear = first_order(*common, level=level, groups=selected.groups)
     summary = run_monte_carlo(
         model.value_function(),
         model.outputs,
@@ -145,6 +153,21 @@ def propagate_uncertainty(
         progress=progress,
     )
     return _monte_carlo_result(linear, summary, level, digits, seed)
+
+
+def check_reserved(names) -> None:
+    """Raise QuantityError for an input named like a constant or function of the model
+    parser (``e``, ``pi``, ``sin``, ...), because the model text means the constant or
+    function there and would ignore the input's uncertainty."""
+    from propagate.symbolic.parser import CONSTANTS, RESERVED
+
+    for name in names:
+        if name in RESERVED:
+            meaning = f"the constant {CONSTANTS[name]}" if name in CONSTANTS else "a function"
+            raise QuantityError(
+                f"input name {name!r} is reserved: in a model {name!r} is {meaning}, so the "
+                f"input would be ignored; rename it (e.g. {name}_0) in the inputs and the model"
+            )
 
 
 def _check_finite(model, output_values, jacobian) -> None:

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from propagate.errors import CovarianceError, ShapeError
+from propagate.errors import CovarianceError, QuantityError, ShapeError
 from propagate.uncertainty import propagate_arrays, propagate_uncertainty
 
 MODEL = {"R": "V/I*cos(phi)", "X": "V/I*sin(phi)"}
@@ -92,3 +92,13 @@ def test_negative_std_named():
         propagate_arrays(
             "A*B", {"A": [1.0, 2.0], "B": [3.0, 4.0]}, {"A": [0.1, 0.1], "B": [0.1, -0.1]}
         )
+
+
+def test_non_finite_row_named():
+    with pytest.raises(QuantityError, match="row 1"):
+        propagate_arrays("V/I", {"V": [1.0, 2.0], "I": [2.0, 0.0]}, {"V": 0.1, "I": 0.1})
+
+
+def test_constant_name_rejected():
+    with pytest.raises(QuantityError, match="reserved"):
+        propagate_arrays("2*e", {"e": [1.0, 2.0]}, {"e": 0.1})

@@ -194,3 +194,41 @@ def test_non_finite_output_rejected():
 def test_non_differentiable_point_rejected():
     with pytest.raises(QuantityError, match="sensitivity coefficient of y to A"):
         propagate_uncertainty("sqrt(A)", {"A": (0.0, 0.1)})
+
+
+@pytest.mark.parametrize("name", ["e", "pi"])
+def test_constant_name_input_rejected(name):
+    # In a model "e" is Euler's number, so an input named e would be silently ignored.
+    with pytest.raises(QuantityError, match=f"input name '{name}' is reserved"):
+        propagate_uncertainty(f"{name}*2", {name: (1.0, 0.1)})
+
+
+def test_unused_input_warns(caplog):
+    with caplog.at_level("WARNING"):
+        propagate_uncertainty("A", {"A": (1.0, 0.1), "B": (2.0, 0.1)})
+    assert "not used by the model: B" in caplog.text
+
+
+def test_tiny_uncertainty_kept():
+    # u² = 1e-400 underflows in float64; u itself does not.
+    out = propagate_uncertainty("2*A", {"A": (1.0, 1e-200)})["y"]
+    assert out.std == pytest.approx(2e-200, rel=1e-14)
+    assert out.budget[0].share == pytest.approx(1.0)
+
+
+def test_tiny_uncertainty_keeps_dof():
+    out = propagate_uncertainty("A", {"A": Quantity(1.0, 1e-200, dof=4)})["y"]
+    assert out.dof == pytest.approx(4.0)
+
+
+def test_tiny_uncertainties_correlation():
+    result = propagate_uncertainty(
+        {"S": "A + B", "D": "A - B"}, {"A": (1.0, 3e-200), "B": (1.0, 1e-200)}
+    )
+    # r(S, D) = (uA² - uB²)/(uA² + uB²) = 0.8.
+    assert result.correlation[0, 1] == pytest.approx(0.8, rel=1e-12)
+
+
+def test_overflowing_variance_rejected():
+    with pytest.raises(QuantityError, match="float64 range"):
+        propagate_uncertainty("A*1e200", {"A": (1e100, 1e99)})

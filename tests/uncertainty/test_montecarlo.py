@@ -150,3 +150,9 @@ def test_non_finite_output_rejected():
         propagate_uncertainty(
             "log(A)", {"A": (0.1, 1.0)}, method="monte-carlo", samples=1000, seed=1
         )
+
+
+def test_samples_beyond_memory_rejected():
+    # 10**14 draws need 800 TB, more than a 64-bit process can address.
+    with pytest.raises(QuantityError, match="cannot allocate"):
+        propagate_uncertainty("A", {"A": (1.0, 0.1)}, method="monte-carlo", samples=10**14)

@@ -75,3 +75,11 @@ def test_linear_model_unchanged():
     second = propagate_uncertainty("3*A - B", inputs, method="second-order")["y"]
     assert second.std == pytest.approx(first.std, rel=1e-15)
     assert second.dof == pytest.approx(first.dof, rel=1e-15)
+
+
+def test_abs_away_from_kink():
+    # y = X|X| with X = 0.5 ± 0.1 (5 u from the kink): f' = 2|x| = 1, f'' = 2, f''' = 0,
+    # so E[y] = 0.25 + 0.01 and Var = 0.01 + ½·4·1e-4, as for X² on x > 0.
+    out = propagate_uncertainty("X*abs(X)", {"X": (0.5, 0.1)}, method="second-order")["y"]
+    assert out.value == pytest.approx(0.26, rel=1e-14)
+    assert out.std**2 == pytest.approx(0.0102, rel=1e-14)
