@@ -36,10 +36,21 @@ examples:
 
 The readings CSV has one column per input and one row per simultaneous
 observation. Each input becomes its mean with the standard deviation of the
-mean and n-1 degrees of freedom, correlated as the means are.
+mean and n-1 degrees of freedom, correlated as the means are. An output of
+inputs from the same readings gets n-1 effective degrees of freedom from them.
+Monte Carlo draws the readings' means from a multivariate t distribution with
+n-1 degrees of freedom (JCGM 101:2008, 6.4.9; normal when n < 4).
 
 With --json, infinite degrees of freedom are written as null, and each budget
 share is a fraction of the output variance (the shares add up to 1)."""
+
+
+_T_NOTE = """\
+note: {names} are drawn from t distributions with their degrees of freedom nu
+(JCGM 101:2008, 6.4.9, for the readings). A t draw has the standard deviation
+u*sqrt(nu/(nu-2)), so the Monte Carlo u is larger than the first-order u, while
+the intervals agree for a nearly linear model, because first order takes k
+from the effective degrees of freedom."""
 
 
 def add_parser(subparsers) -> None:
@@ -105,10 +116,15 @@ def run(args) -> int:
         raise QuantityError(f"--digits is {args.digits}; give an integer >= 1")
     inputs: dict = {}
     pairs: dict = {}
-    if args.readings:
+    from_readings: set = set()
+    if args.readings is not None:
         readings = read_readings(args.readings)
-        inputs.update(readings.quantities())
+        # The distribution matters only for Monte Carlo, which draws readings from the t
+        # distribution of JCGM 101 6.4.9 by default.
+        distribution = None if args.method == "monte-carlo" else "normal"
+        inputs.update(readings.quantities(distribution))
         pairs.update(readings.correlation_pairs())
+        from_readings.update(readings.names)
     for spec in args.var:
         name, quantity = parse_var(spec)
         if name in inputs:
@@ -116,9 +132,24 @@ def run(args) -> int:
                 f"input {name!r} is given twice (--var or --readings); give it once"
             )
         inputs[name] = quantity
+
+    given: dict = {}
     for spec in args.corr:
         (a, b), rho = parse_corr(spec)
-        pairs.pop((b, a), None)
+        pair = frozenset((a, b))
+        if pair in given:
+            raise QuantityError(
+                f"--corr {spec!r}: the correlation between {a} and {b} is already given "
+                f"by --corr {given[pair]!r}; give each pair once"
+            )
+        if a in from_readings and b in from_readings:
+            raise QuantityError(
+                f"--corr {spec!r}: the correlation between {a} and {b} comes from the "
+                "readings; remove the --corr option"
+            )
+        given[pair] = spec
+    for spec in given.values():
+        (a, b), rho = parse_corr(spec)
         pairs[(a, b)] = rho
 
     result = propagate_uncertainty(
@@ -133,8 +164,12 @@ def run(args) -> int:
     )
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, allow_nan=False))
-    else:
-        print(format_report(result, args.digits))
+        return 0
+    print(format_report(result, args.digits))
+    t_inputs = [name for name, q in inputs.items() if getattr(q, "distribution", "") == "t"]
+    if args.method == "monte-carlo" and t_inputs:
+        print()
+        print(_T_NOTE.format(names=", ".join(t_inputs)))
     return 0
 
 
@@ -216,7 +251,7 @@ def _format_output(output, digits: int) -> list[str]:
     lines = [
         f"{output.name} = {output.concise(digits)}  ({output.plus_minus(digits)})",
         f"  dof = {dof}, k = {output.k:.3f}, U = {output.expanded:.{digits + 1}g}, "
-        f"{output.level:.0%} interval [{low:.6g}, {high:.6g}]",
+        f"{output.level * 100:.10g}% interval [{low:.6g}, {high:.6g}]",
     ]
     if "shortest_interval" in output.details:
         short = output.details["shortest_interval"]

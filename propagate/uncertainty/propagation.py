@@ -155,15 +155,18 @@ def propagate_uncertainty(
     return _monte_carlo_result(linear, summary, level, digits, seed)
 
 
+_CONSTANT_MEANING = {"e": "Euler's number 2.71828...", "pi": "the constant 3.14159..."}
+
+
 def check_reserved(names) -> None:
     """Raise QuantityError for an input named like a constant or function of the model
     parser (``e``, ``pi``, ``sin``, ...), because the model text means the constant or
     function there and would ignore the input's uncertainty."""
-    from propagate.symbolic.parser import CONSTANTS, RESERVED
+    from propagate.symbolic.parser import RESERVED
 
     for name in names:
         if name in RESERVED:
-            meaning = f"the constant {CONSTANTS[name]}" if name in CONSTANTS else "a function"
+            meaning = _CONSTANT_MEANING.get(name, "a function")
             raise QuantityError(
                 f"input name {name!r} is reserved: in a model {name!r} is {meaning}, so the "
                 f"input would be ignored; rename it (e.g. {name}_0) in the inputs and the model"

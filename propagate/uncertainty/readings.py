@@ -7,6 +7,7 @@ import csv
 import logging
 import math
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -16,6 +17,9 @@ from propagate.errors import DataError
 from propagate.uncertainty.quantity import Quantity
 
 logger = logging.getLogger(__name__)
+
+# A column name must be usable as an input name in a model expression.
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z_0-9]*$")
 
 
 @dataclass(frozen=True)
@@ -172,15 +176,22 @@ def read_readings(path: str | os.PathLike) -> TypeA:
     OSError
         If the file cannot be read.
     DataError
-        For a missing header, a duplicate or empty column name, a row of the wrong
-        length, a cell that is not a number, or fewer than 2 rows.
+        For a file that is not UTF-8 text, a missing header, a duplicate, empty or
+        invalid column name, a row of the wrong length, a cell that is not a number, or
+        fewer than 2 rows.
     """
-    with open(path, newline="", encoding="utf-8") as handle:
-        rows = [
-            row
-            for row in csv.reader(handle)
-            if row and any(cell.strip() for cell in row) and not row[0].startswith("#")
-        ]
+    # utf-8-sig drops the byte order mark that spreadsheet programs put before the header.
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            rows = [
+                row
+                for row in csv.reader(handle)
+                if row and any(cell.strip() for cell in row) and not row[0].startswith("#")
+            ]
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"{path}: invalid UTF-8 at byte {exc.start}; save the readings as UTF-8 CSV text"
+        ) from None
     if not rows:
         raise DataError(f"{path}: empty file; expected a header row of quantity names")
 
@@ -191,6 +202,12 @@ def read_readings(path: str | os.PathLike) -> TypeA:
         raise DataError(f"{path}: the header names a column twice: {', '.join(header)}")
     if all(_is_number(cell) for cell in header):
         raise DataError(f"{path}: the first row must name the quantities, e.g. V,I,phi")
+    for name in header:
+        if not _NAME.match(name):
+            raise DataError(
+                f"{path}: column name {name!r} is not a valid input name; use letters, "
+                "digits and _ (not starting with a digit), separated by commas"
+            )
 
     values = []
     for line_number, row in enumerate(rows[1:], start=2):

@@ -35,7 +35,7 @@ def parse_value_uncertainty(text: str, name: str | None = None) -> tuple[float, 
     Accepted forms: ``4.9990(32)``, ``1.23(4)e-3``, ``12.3(1.2)``, ``4.9990+/-0.0032``,
     ``4.9990+-0.0032``, ``4.9990±0.0032`` (spaces around the sign allowed),
     ``1.23e-3±4e-5``, ``(1.23 ± 0.04)e-3``, and a plain number, which is exact
-    (uncertainty 0).
+    (uncertainty 0). A minus sign may be the hyphen or U+2212 (−).
 
     Parameters
     ----------
@@ -62,6 +62,8 @@ def parse_value_uncertainty(text: str, name: str | None = None) -> tuple[float, 
     """
     if not isinstance(text, str):
         raise QuantityError(f"expected text such as '4.9990(32)', got {text!r}")
+    # Typeset text often has the minus sign U+2212 where a program writes a hyphen.
+    text = text.replace("\u2212", "-")
 
     concise = _CONCISE.match(text)
     if concise:

@@ -72,6 +72,8 @@ def write(tmp_path, text):
         ("5.0,19.6\n5.1,19.7\n", "name the quantities"),
         ("", "empty file"),
         ("V,I\n5.0,nan\n5.1,19.7\n", "not a finite number"),
+        ("V;I\n5.0;19.6\n5.1;19.7\n", "'V;I' is not a valid input name"),
+        ("1V,I\n5.0,19.6\n5.1,19.7\n", "'1V' is not a valid input name"),
     ],
 )
 def test_bad_csv_rejected(tmp_path, text, fragment):
@@ -88,3 +90,16 @@ def test_quantities_t_distribution(h2):
     quantities = h2.quantities(distribution="t")
     assert quantities["phi"].distribution == "t"
     assert quantities["phi"].dof == 4
+
+
+def test_byte_order_mark_dropped(tmp_path):
+    path = tmp_path / "readings.csv"
+    path.write_text("V,I\n5.0,19.6\n5.1,19.7\n", encoding="utf-8-sig")
+    assert read_readings(path).names == ("V", "I")
+
+
+def test_not_utf8_rejected(tmp_path):
+    path = tmp_path / "readings.csv"
+    path.write_bytes(b"V,I\n5.0,19.6\n\xff\n")
+    with pytest.raises(DataError, match="invalid UTF-8"):
+        read_readings(path)
