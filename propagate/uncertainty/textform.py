@@ -115,7 +115,10 @@ def _scientific_exponent(value: float, std: float, place: int, digits: int) -> i
     """Return the exponent to factor out, or None when fixed notation reads well."""
     if -6 <= place <= 0:
         return None
-    magnitude = max(abs(value), std)
+    # The value as printed, rounded at ``place``: 999000 ± 99600 prints as 1.00(10)e+06,
+    # so the exponent is 6, not the 5 of 999000.
+    rounded = abs(round(value / 10.0**place)) * 10.0**place
+    magnitude = max(rounded, round(std / 10.0**place) * 10.0**place)
     return math.floor(math.log10(magnitude))
 
 

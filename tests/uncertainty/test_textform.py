@@ -81,6 +81,8 @@ def test_parse_error_names_input():
         (4.999, 0.0032, "4.9990(32)"),
         (-2.0, 0.0995, "-2.00(10)"),
         (1.2345e-8, 5.1e-11, "1.2345(51)e-08"),
+        # The mantissa is normalised after rounding: 999000 rounds to 1.00e6.
+        (999000.0, 99600.0, "1.00(10)e+06"),
     ],
 )
 def test_format_concise(value, std, expected):
@@ -96,6 +98,10 @@ def test_format_concise_round_trip():
 
 def test_format_plus_minus():
     assert format_plus_minus(127.7317, 0.07102) == "127.732 ± 0.071"
+
+
+def test_format_plus_minus_rounds_up():
+    assert format_plus_minus(999000.0, 99600.0) == "(1.00 ± 0.10)e+06"
 
 
 def test_format_exact_value():
