@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ from propagate.errors import CheckpointError, NonFiniteError
 
 DEFAULT_OUT = "runs/train"
 EXIT_DIVERGED = 1
+EXIT_INTERRUPTED = 130
 
 # Defaults of the run settings. The options default to None, so that a resumed run can tell
 # an option given on the command line from one left out.
@@ -121,7 +123,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
             "8x8 digits or on a CSV file, showing a progress bar, writing "
             "history.jsonl and checkpoint.npz to the output folder after every epoch, and "
             "printing the final test accuracy (RMSE for a regression target). A run that "
-            "diverges stops with exit status 1 and keeps the last good checkpoint."
+            "diverges stops with exit status 1 and keeps the last good checkpoint; Ctrl-C "
+            "stops with exit status 130 and keeps the checkpoint of the last completed epoch, "
+            "which --resume continues."
         ),
     )
     data = parser.add_argument_group("data")
@@ -152,8 +156,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--layers",
         type=_layers,
         metavar="SIZES",
-        help="hidden layer widths, comma-separated, or 'none' for a linear model "
-        "(default: 64,32)",
+        help="hidden layer widths, comma-separated, or 'none' for a linear model (default: 64,32)",
     )
     model.add_argument(
         "--activation",
@@ -217,7 +220,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--no-progress", action="store_true", help="do not show the progress bar"
     )
     run_group.add_argument(
-        "--json", action="store_true", help="print one JSON object with the final metrics"
+        "--json",
+        action="store_true",
+        help="print one JSON object with the final metrics; a run that diverged prints "
+        "'diverged': true and the 'error' message instead",
     )
     parser.set_defaults(run=run)
     return parser
@@ -242,6 +248,31 @@ def _saved_settings(out_dir: Path) -> tuple[dict, int, int]:
     return dict(settings), int(state["epoch"]), int(state["config"]["epochs"])
 
 
+def _check_out_dir(text: str) -> Path:
+    """Return ``--out`` as a path, rejecting an empty value or an existing file."""
+    if not text.strip():
+        raise ValueError("--out is empty; give the folder for the run's files")
+    out_dir = Path(text)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"--out {out_dir} is a file; give a folder for the run's files")
+    return out_dir
+
+
+def _prepare_out_dir(out_dir: Path) -> None:
+    """Create ``out_dir`` and check that files can be written in it, before any training."""
+    import tempfile
+
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out_dir):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise ValueError(
+            f"cannot write to the output folder {out_dir} ({reason}); choose another --out"
+        ) from None
+
+
 def _resolve_settings(args, out_dir: Path) -> tuple[dict, bool]:
     """Merge defaults, checkpoint and command line; return the settings and whether resuming."""
     from propagate.nn.train import CHECKPOINT_NAME
@@ -253,7 +284,17 @@ def _resolve_settings(args, out_dir: Path) -> tuple[dict, bool]:
             raise CheckpointError(
                 f"no checkpoint to resume in {out_dir}; run without --resume to start"
             )
-        settings, _, _ = _saved_settings(out_dir)
+        try:
+            settings, done, _ = _saved_settings(out_dir)
+        except CheckpointError as exc:
+            raise CheckpointError(
+                f"cannot resume: {exc}; start afresh with --overwrite or choose another --out"
+            ) from None
+        if given.get("epochs", done) < done:
+            raise ValueError(
+                f"--epochs {given['epochs']} is fewer than the {done} epochs already done in "
+                f"{out_dir}; give a larger total, or leave --epochs out"
+            )
         for key in FIXED_ON_RESUME:
             if key in given and given[key] != settings.get(key):
                 option = "--" + key.replace("_", "-")
@@ -267,7 +308,13 @@ def _resolve_settings(args, out_dir: Path) -> tuple[dict, bool]:
         return settings, True
 
     if checkpoint.exists() and not args.overwrite:
-        _, done, total = _saved_settings(out_dir)
+        try:
+            _, done, total = _saved_settings(out_dir)
+        except CheckpointError as exc:
+            raise CheckpointError(
+                f"{out_dir} has a checkpoint that cannot be used ({exc}); pass --overwrite "
+                "to replace it, or choose another --out"
+            ) from None
         raise CheckpointError(
             f"{out_dir} already has a checkpoint ({done} of {total} epochs); pass --resume "
             "to continue it, --overwrite to start afresh, or choose another --out"
@@ -307,11 +354,11 @@ def _remove_run_files(out_dir: Path) -> None:
 
 
 def run(args) -> int:
-    """Train with the given options; return 0, or 1 when training diverged."""
+    """Train with the given options; return 0, 1 when training diverged, 130 on Ctrl-C."""
     from propagate.nn.models import MLPSpec, parse_layers
     from propagate.nn.train import TrainConfig, Trainer, split_data
 
-    out_dir = Path(args.out)
+    out_dir = _check_out_dir(args.out)
     settings, resuming = _resolve_settings(args, out_dir)
     x, y, task, class_names = _load_data(settings)
     config = TrainConfig(
@@ -327,9 +374,12 @@ def run(args) -> int:
     ).validate()
     data = split_data(x, y, task, config, class_names)
     progress = not args.no_progress
+    _prepare_out_dir(out_dir)
 
     if resuming:
         trainer = Trainer.resume(out_dir, data, epochs=config.epochs, progress=progress)
+        # The saved settings are updated, so that the checkpoint shows the new total.
+        trainer.metadata["settings"] = settings
     else:
         if args.overwrite:
             _remove_run_files(out_dir)
@@ -339,41 +389,46 @@ def run(args) -> int:
             n_outputs=data.n_outputs,
             activation=settings["activation"],
         )
-        trainer = Trainer(
-            spec,
-            data,
-            config,
-            out_dir=out_dir,
-            progress=progress,
-            metadata={"settings": settings},
+        trainer = _memory_checked(
+            lambda: Trainer(
+                spec,
+                data,
+                config,
+                out_dir=out_dir,
+                progress=progress,
+                metadata={"settings": settings},
+            )
         )
 
     start = time.perf_counter()
     try:
-        history = trainer.fit()
+        history = _memory_checked(trainer.fit)
     except NonFiniteError as exc:
         print(f"propagate train: error: {exc}", file=sys.stderr)
+        if args.json:
+            _print_json(_divergence_report(trainer, task, resuming, str(exc)))
         return EXIT_DIVERGED
+    except KeyboardInterrupt:
+        print(f"propagate train: {_interrupt_note(trainer, out_dir)}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     seconds = time.perf_counter() - start
 
     final = history[-1] if history else {}
     metric = trainer.metric_name
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "task": task,
-                    "epochs": trainer.epoch,
-                    "steps": trainer.step,
-                    "resumed": resuming,
-                    "seconds": seconds,
-                    "final": final,
-                    f"test_{metric}": final.get(f"test_{metric}"),
-                    "checkpoint": str(trainer.checkpoint_path),
-                    "history": str(trainer.history_path),
-                    "settings": trainer.metadata.get("settings", settings),
-                }
-            )
+        _print_json(
+            {
+                "task": task,
+                "epochs": trainer.epoch,
+                "steps": trainer.step,
+                "resumed": resuming,
+                "seconds": seconds,
+                "final": final,
+                f"test_{metric}": final.get(f"test_{metric}"),
+                "checkpoint": str(trainer.checkpoint_path),
+                "history": str(trainer.history_path),
+                "settings": trainer.metadata.get("settings", settings),
+            }
         )
         return 0
 
@@ -383,3 +438,44 @@ def run(args) -> int:
     print(f"checkpoint: {trainer.checkpoint_path}")
     print(f"history: {trainer.history_path}")
     return 0
+
+
+def _memory_checked(work):
+    """Run ``work()`` and turn a MemoryError into a one-line user error."""
+    try:
+        return work()
+    except MemoryError:
+        raise ValueError(
+            "out of memory while building or training the network; choose smaller --layers "
+            "or a smaller --batch-size"
+        ) from None
+
+
+def _print_json(report: dict) -> None:
+    # Strict JSON: every number in a report is finite, and a NaN would be a bug.
+    print(json.dumps(report, allow_nan=False))
+
+
+def _divergence_report(trainer, task: str, resuming: bool, message: str) -> dict:
+    checkpoint = trainer.checkpoint_path
+    return {
+        "task": task,
+        "diverged": True,
+        "error": message,
+        "epochs": trainer.epoch,
+        "steps": trainer.step,
+        "resumed": resuming,
+        "checkpoint": str(checkpoint) if checkpoint.exists() else None,
+        "history": str(trainer.history_path),
+    }
+
+
+def _interrupt_note(trainer, out_dir: Path) -> str:
+    """Return the message for Ctrl-C: the epoch reached and how to continue the run."""
+    where = f"interrupted in epoch {trainer.current_epoch} at step {trainer.step}"
+    if not trainer.checkpoint_path.exists():
+        return f"{where}; no epoch was completed, so there is nothing to resume"
+    return (
+        f"{where}; {trainer.checkpoint_path} keeps the last completed epoch; continue with "
+        f"'propagate train --out {shlex.quote(str(out_dir))} --resume'"
+    )

@@ -856,18 +856,23 @@ class Trainer:
         """
         path = Path(out_dir) / CHECKPOINT_NAME
         state = load_checkpoint(path)
-        if state.get("kind") != CHECKPOINT_KIND:
+        if not isinstance(state, dict) or state.get("kind") != CHECKPOINT_KIND:
             raise CheckpointError(f"{path} is not a training checkpoint of propagate.nn.train")
-        if data.fingerprint() != state["data_fingerprint"]:
+        if data.fingerprint() != state.get("data_fingerprint"):
             raise CheckpointError(
                 f"{path} was trained on other data (or another split, seed or dtype); "
                 "resume with the same data and settings, or train afresh in another folder"
             )
-        config = TrainConfig.from_dict(state["config"])
+        damaged = (KeyError, TypeError, ValueError, IndexError)
+        try:
+            config = TrainConfig.from_dict(state["config"])
+            spec = MLPSpec.from_dict(state["spec"])
+        except damaged as exc:
+            raise _damaged(path, exc) from None
         if epochs is not None:
             config.epochs = epochs
         trainer = cls(
-            MLPSpec.from_dict(state["spec"]),
+            spec,
             data,
             config,
             out_dir=out_dir,
@@ -880,9 +885,21 @@ class Trainer:
             trainer.scheduler = make_scheduler(
                 TrainConfig.from_dict(state["config"]), trainer.optimizer
             )
-        trainer.load_state_dict(state)
+        try:
+            trainer.load_state_dict(state)
+        except damaged as exc:
+            raise _damaged(path, exc) from None
         logger.info("resumed %s at epoch %d, step %d", path, trainer.epoch, trainer.step)
         return trainer
+
+
+def _damaged(path: Path, exc: Exception) -> CheckpointError:
+    # The file is a valid archive, so an entry that is missing or has the wrong shape means
+    # it was edited or written by an incompatible version.
+    return CheckpointError(
+        f"{path} is incomplete or damaged ({type(exc).__name__}: {exc}); "
+        "train afresh in another folder"
+    )
 
 
 def _json_line(record: dict) -> str:

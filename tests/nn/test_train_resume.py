@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from propagate.errors import CheckpointError, NonFiniteError
-from propagate.nn.checkpoint import load_checkpoint
+from propagate.nn.checkpoint import load_checkpoint, save_checkpoint
 from propagate.nn.data import load_digits
 from propagate.nn.models import MLPSpec
 from propagate.nn.train import DivergenceError, TrainConfig, Trainer, split_data
@@ -269,3 +269,16 @@ def test_resume_keeps_reference_loss(tmp_path):
     resumed = Trainer.resume(tmp_path, digits_data(TrainConfig()), epochs=2, progress=False)
     assert resumed.initial_loss == trainer.initial_loss
     assert resumed.initial_loss > 0
+
+
+@pytest.mark.parametrize("damage", ["weight shape", "missing rng"])
+def test_resume_damaged_state(tmp_path, damage):
+    new_trainer(tmp_path, epochs=1).fit()
+    state = load_checkpoint(tmp_path / "checkpoint.npz")
+    if damage == "weight shape":
+        state["model"]["0.weight"] = np.zeros((3, 3), np.float32)
+    else:
+        del state["rng"]
+    save_checkpoint(tmp_path / "checkpoint.npz", state)
+    with pytest.raises(CheckpointError, match="incomplete or damaged"):
+        Trainer.resume(tmp_path, digits_data(TrainConfig()), progress=False)
