@@ -3,10 +3,10 @@
 The script trains a small MLP on the bundled digits for a few epochs, then checks its
 gradients on test images in two independent ways:
 
-1. ``crosscheck`` exports the trained network with the images to a symbolic graph, derives
-   the exact gradient of every weight and the exact error term δ at every module's output
-   by a reverse sweep (evaluated here with 50 significant digits through mpmath), and
-   compares them with the engine's float64 backward pass, entry by entry;
+1. ``crosscheck`` exports the trained network with the images to a symbolic graph. A
+   reverse sweep gives the exact gradient of every weight and the exact error term δ at
+   every module's output, evaluated here with 50 significant digits through mpmath, and
+   these are compared with the engine's float64 backward pass, entry by entry;
 2. ``gradcheck_model`` compares the engine's gradients with central differences and the
    complex step.
 
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         f"test accuracy {trainer.history[-1]['test_accuracy']:.1%}"
     )
 
-    # The model sees standardised inputs, so the check uses them too.
+    # The model takes standardised inputs, so the check uses them too.
     images = trainer.x_test[: args.images]
     labels = trainer.y_test[: args.images]
 

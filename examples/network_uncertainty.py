@@ -9,8 +9,8 @@ predicted class in two ways:
 - first order (GUM), Σ_p = J Σ_x Jᵀ, with the Jacobian from the engine's backward pass;
 - Monte Carlo (GUM Supplement 1): normal draws of the pixels through the network.
 
-For small u the two agree; for large u the network is far from linear over the spread of
-its inputs, and first order is wrong.
+For small u the two agree. For large u the network is far from linear over the spread of
+its inputs, so first order is wrong.
 
 Run: python examples/network_uncertainty.py [--pixel-std 0.01 0.5] [--images 4]
 """

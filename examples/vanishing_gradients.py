@@ -3,8 +3,8 @@
 Two networks of the same shape (``--depth`` hidden layers of 32 units) train on the bundled
 digits with plain SGD in a hand-written loop, with a Monitor recording every step:
 
-- sigmoid units with weights drawn from N(0, 1): every layer multiplies the error term δ by
-  Wᵀ and by σ'(z) ≤ 1/4, and large pre-activations saturate σ, so δ shrinks layer by layer
+- sigmoid units with weights drawn from N(0, 1). Every layer multiplies the error term δ by
+  Wᵀ and by σ'(z) ≤ 1/4, and large pre-activations saturate σ. So δ shrinks layer by layer
   on its way back to the input;
 - ReLU units with He initialisation, which keeps the size of δ about constant with depth.
 

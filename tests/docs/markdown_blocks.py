@@ -7,9 +7,9 @@ The rules, which docs/index.md also states for writers:
 - a ```text block right after a ```python block is that block's expected standard output;
 - in a ```console or ```bash block, each line ``$ propagate ...`` is a command that runs,
   and the lines below it, up to the next ``$`` line, are its expected standard output;
-- expected output matches line by line after trailing spaces are removed; a line
-  ``...`` stands for any number of lines (zero or more), and a line that ends in `` ...``
-  matches any line that starts with the text before it;
+- expected output matches line by line after trailing spaces are removed;
+- a line ``...`` stands for any number of lines (zero or more);
+- a line that ends in `` ...`` matches any line that starts with the text before it;
 - a line ``<!-- no-test -->`` right before a block skips that block.
 """
 
@@ -150,8 +150,8 @@ def line_matches(expected: str, actual: str) -> bool:
     return expected == actual
 
 
-def first_difference(expected: list[str], actual: list[str]) -> str:
-    """Describe where ``actual`` departs from ``expected``, for an assertion message."""
-    shown = "\n".join(actual)
-    wanted = "\n".join(expected)
-    return f"expected output:\n{wanted}\n--- actual output:\n{shown}"
+def describe_mismatch(expected: list[str], actual: list[str]) -> str:
+    """Return the expected and the actual output one after the other, for an assertion."""
+    expected_text = "\n".join(expected)
+    actual_text = "\n".join(actual)
+    return f"expected output:\n{expected_text}\n--- actual output:\n{actual_text}"

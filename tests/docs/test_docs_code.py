@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from markdown_blocks import first_difference, match_lines, read_blocks, read_commands
+from markdown_blocks import describe_mismatch, match_lines, read_blocks, read_commands
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 DOC_FILES = sorted(DOCS.glob("*.md"))
@@ -39,7 +39,7 @@ def _run_python(block, namespace: dict, where: str) -> None:
         return
     expected = block.expected.splitlines()
     actual = captured.getvalue().splitlines()
-    assert match_lines(expected, actual), f"{where}: {first_difference(expected, actual)}"
+    assert match_lines(expected, actual), f"{where}: {describe_mismatch(expected, actual)}"
 
 
 def _run_command(command, cwd: Path, where: str) -> None:
@@ -62,7 +62,7 @@ def _run_command(command, cwd: Path, where: str) -> None:
     if shows_error:
         actual += run.stderr.splitlines()
     assert match_lines(command.expected, actual), (
-        f"{where}: {first_difference(command.expected, actual)}"
+        f"{where}: {describe_mismatch(command.expected, actual)}"
     )
 
 

@@ -43,7 +43,7 @@ def test_chain_rule_matches_differences(tmp_path):
     run = run_example("chain_rule.py", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert "∂L/∂W1_0_0 = ∂L/∂a2_0 · ∂a2_0/∂z2_0" in run.stdout
-    # The hand-checked value of ∂L/∂W1_0_0 for this network (docs/concepts.md derives it).
+    # ∂L/∂W1_0_0 of this network as docs/concepts.md computes it by hand with NumPy.
     assert "= -0.003948878   (central difference -0.003948878)" in run.stdout
     largest = float(re.search(r"largest \|exact - central difference\|: (\S+)", run.stdout)[1])
     assert largest < 1e-8
