@@ -111,7 +111,7 @@ def _parse_number(text: str, path, line: int, column: str) -> float:
     if not text:
         raise DataError(f"{path}, line {line}, column {column!r}: empty cell; fill in a number")
     try:
-        value = float(text)
+        value = _to_float(text)
     except ValueError:
         hint = "feature columns must be numeric"
         if _is_float(text.replace(",", ".", 1)):
@@ -209,7 +209,7 @@ def _check_header(path, header: list[str]) -> None:
 def _infer_task(values: list[str], is_numeric: bool) -> str:
     if not is_numeric:
         return "classification"
-    numbers = [float(v) for v in values]
+    numbers = [_to_float(v) for v in values]
     if all(n.is_integer() for n in numbers) and len(set(numbers)) <= MAX_AUTO_CLASSES:
         return "classification"
     return "regression"
@@ -290,7 +290,7 @@ def load_csv(
         if not cell:
             raise DataError(f"{path}, line {row[0]}, column {target!r}: empty target cell")
     try:
-        numbers = [float(cell) for cell in target_cells]
+        numbers = [_to_float(cell) for cell in target_cells]
         is_numeric = True
     except ValueError:
         is_numeric = False
@@ -340,9 +340,16 @@ def load_csv(
     )
 
 
+def _to_float(text: str) -> float:
+    # Python's float() accepts digit separators such as "1_000"; a CSV number has none.
+    if "_" in text:
+        raise ValueError(f"could not convert string to float: {text!r}")
+    return float(text)
+
+
 def _is_float(text: str) -> bool:
     try:
-        float(text)
+        _to_float(text)
     except ValueError:
         return False
     return True
@@ -530,7 +537,9 @@ class Standardizer:
         x = np.asarray(x)
         if x.ndim != 2 or x.shape[1] != len(self.mean):
             raise DataError(
-                f"Standardizer was fitted on {len(self.mean)} columns, got shape {x.shape}"
+                f"Standardizer was fitted on {len(self.mean)} columns, got shape {x.shape}; "
+                f"pass an array of shape (n_samples, {len(self.mean)}), e.g. x[None, :] for "
+                "one sample"
             )
         return x
 

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import propagate
 from propagate.errors import DataError
@@ -278,6 +280,35 @@ def test_csv_constant_column_kept(tmp_path):
     assert table.x[:, 1].tolist() == [5.0, 5.0, 5.0]
 
 
+def test_csv_rejects_digit_separator(tmp_path):
+    path = write(tmp_path, "a,y\n1_000,0\n2,1\n")
+    with pytest.raises(DataError, match=r"line 2, column 'a': '1_000' is not a number") as info:
+        load_csv(path, target="y")
+    assert "feature columns must be numeric" in str(info.value)
+
+
+CSV_PIECES = [*',;\t\n\r" aby01.-+eE', "nan", "inf", "\ufeff", "é", "1e999", "0x1", "1_0"]
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    text=st.lists(st.sampled_from(CSV_PIECES), max_size=60).map("".join),
+    task=st.sampled_from(["auto", "classification", "regression"]),
+)
+def test_csv_random_text_raises_only_data_error(tmp_path, text, task):
+    path = tmp_path / "random.csv"
+    path.write_bytes(text.encode("utf-8"))
+    try:
+        table = load_csv(path, target="y", task=task)
+    except DataError:
+        return
+    assert len(table.x) == len(table.y) >= 2
+    assert table.x.shape[1] >= 1
+    assert np.all(np.isfinite(table.x))
+
+
 # --- split ----------------------------------------------------------------------------------
 
 
@@ -468,3 +499,9 @@ def test_standardizer_column_mismatch():
 def test_standardizer_rejects_nan():
     with pytest.raises(DataError, match="NaN"):
         Standardizer().fit(np.array([[1.0], [np.nan]]))
+
+
+def test_standardizer_single_sample_hint():
+    scaler = Standardizer().fit(np.arange(6.0).reshape(3, 2))
+    with pytest.raises(DataError, match=r"shape \(n_samples, 2\), e\.g\. x\[None, :\]"):
+        scaler.transform(np.array([1.0, 2.0]))
