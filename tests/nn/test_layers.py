@@ -238,6 +238,29 @@ def test_load_state_dict_keeps_dtype():
     assert model[0].weight.dtype == np.float32
 
 
+def test_tied_weight_state_round_trip():
+    model = nn.Sequential(nn.Linear(3, 3, rng=0), nn.Tanh(), nn.Linear(3, 3, rng=1))
+    model[2].weight = model[0].weight
+    state = model.state_dict()
+    assert list(state) == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    model.load_state_dict(state)
+
+
+def test_reassigned_parameter_keeps_order():
+    layer = nn.Linear(2, 3, rng=0)
+    layer.weight = nn.Parameter(np.zeros((3, 2)))
+    assert [name for name, _ in layer.named_parameters()] == ["weight", "bias"]
+
+
+def test_parameter_replaces_plain_attribute():
+    layer = nn.Linear(2, 3, bias=False, rng=0)
+    bias = nn.Parameter(np.zeros(3))
+    layer.bias = bias
+    assert layer.bias is bias
+    x = np.ones((1, 2))
+    np.testing.assert_array_equal(layer(x).data, x @ layer.weight.data.T)
+
+
 def test_batchnorm_state_includes_buffers():
     keys = set(nn.BatchNorm1d(3).state_dict())
     assert keys == {"weight", "bias", "running_mean", "running_var", "num_batches_tracked"}
@@ -462,6 +485,13 @@ def test_rnn_long_unroll():
     output, _ = layer(np.full((2000, 1, 1), 0.1))
     output.sum().backward()
     assert np.all(np.isfinite(layer.weight_hh_l0.grad))
+
+
+def test_rnn_initial_state_keyword():
+    layer = nn.RNN(2, 3, rng=0)
+    x = rng.normal(size=(4, 1, 2))
+    h0 = rng.normal(size=(1, 1, 3))
+    np.testing.assert_array_equal(layer(x, h0=h0)[0].data, layer(x, h0)[0].data)
 
 
 def test_rnn_wrong_input_shape():

@@ -40,14 +40,24 @@ class Module:
         if name in self._buffers and not isinstance(value, (Parameter, Module)):
             self._buffers[name] = value
             return
-        for store in (self._parameters, self._buffers, self._modules):
-            store.pop(name, None)
         if isinstance(value, Parameter):
-            self._parameters[name] = value
+            target = self._parameters
         elif isinstance(value, Module):
-            self._modules[name] = value
+            target = self._modules
         else:
+            target = None
+        for store in (self._parameters, self._buffers, self._modules):
+            if store is not target:
+                store.pop(name, None)
+        if target is None:
             object.__setattr__(self, name, value)
+            return
+        # A plain attribute of the same name (e.g. ``bias = None``) would shadow the entry,
+        # because __getattr__ runs only when normal lookup fails.
+        self.__dict__.pop(name, None)
+        # Assigning to an existing key keeps its position, so parameters() keeps its order
+        # and an optimizer state saved by position still matches after a re-assignment.
+        target[name] = value
 
     def __getattr__(self, name: str):
         # Called only when normal lookup fails, i.e. for registered entries.
@@ -77,8 +87,9 @@ class Module:
     def forward(self, *inputs):
         raise NotImplementedError(f"{type(self).__name__} does not implement forward()")
 
-    def __call__(self, *inputs):
-        output = self.forward(*inputs)
+    def __call__(self, *inputs, **kwargs):
+        # Keyword arguments go to forward only; hooks see the positional inputs, as in PyTorch.
+        output = self.forward(*inputs, **kwargs)
         for hook in list(self._forward_hooks.values()):
             result = hook(self, inputs, output)
             if result is not None:
@@ -173,10 +184,16 @@ class Module:
     # ------------------------------------------------------------------ state
 
     def state_dict(self) -> OrderedDict:
-        """Return copies of every parameter and buffer, keyed by dotted name."""
+        """Return copies of every parameter and buffer, keyed by dotted name.
+
+        A parameter shared by two modules appears under both names, as in PyTorch, so
+        ``load_state_dict`` with ``strict=True`` accepts the model's own state.
+        """
         state = OrderedDict()
-        for name, param in self.named_parameters():
-            state[name] = param.data.copy()
+        for module_name, module in self.named_modules():
+            for name, param in module._parameters.items():
+                if param is not None:
+                    state[_join(module_name, name)] = param.data.copy()
         for name, buffer in self.named_buffers():
             state[name] = np.array(buffer, copy=True)
         return state
@@ -239,3 +256,7 @@ class Module:
         if len(lines) == 1:
             return lines[0] + ")"
         return "\n".join(lines) + "\n)"
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
