@@ -11,7 +11,8 @@ X and Z from each set of readings and evaluates the five results by Type A. Appr
 (H.2.4) takes the means of the readings with their standard deviations of the mean and
 the correlations between the means (Type A), and propagates them to first order. This
 script does both and prints them next to the values that the GUM publishes in Table H.4,
-which come from approach 1.
+which come from approach 1. Both approaches give 4 degrees of freedom, one fewer than the
+5 sets of readings, because every output rests on the same readings.
 
 Run: python examples/gum_h2.py
 """
@@ -58,13 +59,14 @@ def main() -> None:
     first = approach_1()
     second = approach_2()
 
-    print("GUM H.2 from the readings (ohm)")
-    print(f"{'':3} {'approach 1':>19}   {'approach 2':>19}   {'GUM Table H.4':>19}")
+    print("GUM H.2 from the readings (ohm); value, standard uncertainty, degrees of freedom")
+    print(f"{'':3} {'approach 1':>23}   {'approach 2':>23}   {'GUM Table H.4':>19}")
     for i, (name, (value, std)) in enumerate(PUBLISHED.items()):
         output = second[name]
         print(
-            f"{name:3} {first.means[i]:10.3f} {first.stds[i]:8.3f}   "
-            f"{output.value:10.3f} {output.std:8.3f}   {value:10.3f} {std:8.3f}"
+            f"{name:3} {first.means[i]:10.3f} {first.stds[i]:8.3f} {first.dof:4d}   "
+            f"{output.value:10.3f} {output.std:8.3f} {output.dof:4.1f}   "
+            f"{value:10.3f} {std:8.3f}"
         )
 
     print()

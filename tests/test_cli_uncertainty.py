@@ -116,6 +116,7 @@ def test_var_suffixes():
         ["A+B", "--var", "A=1±0.1", "--var", "B=1±0.1", "--corr", "A,B=0.5", "--corr", "B,A=0.4"],
         ["V/I", "--readings", READINGS, "--corr", "V,I=0.1"],
         ["V", "--readings", ""],
+        ["V", "--var", "V=1±0.1", "--digits", "100"],
     ],
 )
 def test_user_errors_exit_2(args):

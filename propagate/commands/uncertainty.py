@@ -102,8 +102,8 @@ def add_parser(subparsers) -> None:
         "--digits",
         type=int,
         default=2,
-        help="significant digits of the printed uncertainties and of the Monte Carlo check "
-        "(default 2)",
+        help="significant digits (1 to 15) of the printed uncertainties and of the Monte "
+        "Carlo check (default 2)",
     )
 
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -112,8 +112,9 @@ def add_parser(subparsers) -> None:
 
 def run(args) -> int:
     """Propagate and print the result; returns the exit status."""
-    if args.digits < 1:
-        raise QuantityError(f"--digits is {args.digits}; give an integer >= 1")
+    # float64 carries 15 to 17 significant digits, so more digits of u would be noise.
+    if not 1 <= args.digits <= 15:
+        raise QuantityError(f"--digits is {args.digits}; give an integer from 1 to 15")
     inputs: dict = {}
     pairs: dict = {}
     from_readings: set = set()

@@ -75,3 +75,9 @@ def test_h2_example_runs():
     )
     assert run.returncode == 0, run.stderr
     assert "127.732" in run.stdout
+
+
+def test_h2_dof(result):
+    # Approach 1 evaluates each output from the 5 sets of readings: 4 degrees of freedom.
+    for name in MODEL:
+        assert result[name].dof == pytest.approx(4.0)
