@@ -127,5 +127,13 @@ def test_cli_doc_invents_no_option(name):
     assert not invented, f"'## propagate {name}' in docs/cli.md names unknown options {invented}"
 
 
+def test_cli_doc_lists_parser_functions():
+    from propagate.symbolic.parser import CONSTANTS, FUNCTIONS
+
+    text = SECTIONS.get("grad", "")
+    missing = sorted(name for name in [*FUNCTIONS, *CONSTANTS] if f"`{name}`" not in text)
+    assert not missing, f"'## propagate grad' in docs/cli.md does not name {missing}"
+
+
 def test_option_pattern_finds_options():
     assert OPTION.findall("use `--clip-norm X` and --json, not x--y") == ["--clip-norm", "--json"]
