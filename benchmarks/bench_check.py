@@ -46,15 +46,15 @@ def phases(sizes, precision):
     start = time.perf_counter()
     paths = list(exported.layers)
     gradients, deltas, _ = engine_gradients(model, x, y, "cross-entropy", paths)
-    rows = [
-        compare(name, "gradient", gradients[name], gather(exported, sweep, symbols), 1e-10, 1e-6)
-        for name, symbols in exported.parameter_symbols.items()
-    ]
-    rows += [
-        compare(path, "delta", deltas[path], gather(exported, sweep, exported.layers[path]),
-                1e-10, 1e-6)
-        for path in paths
-    ]
+    rows = []
+    for name, symbols in exported.parameter_symbols.items():
+        reference = gather(exported, sweep, symbols)
+        magnitude = gather(exported, sweep, symbols, "magnitudes")
+        rows.append(compare(name, "gradient", gradients[name], reference, 1e-10, 1e-6, magnitude))
+    for path in paths:
+        reference = gather(exported, sweep, exported.layers[path])
+        magnitude = gather(exported, sweep, exported.layers[path], "magnitudes")
+        rows.append(compare(path, "delta", deltas[path], reference, 1e-10, 1e-6, magnitude))
     report = Report("benchmark", rows, 1e-10)
     times["engine and report"] = time.perf_counter() - start
     if not report.passed:

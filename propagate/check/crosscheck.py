@@ -102,11 +102,17 @@ def exact_gradients(exported: ExportedModel, precision: int | None = None) -> Sw
     return SweepPlan(exported.graph, exported.loss).run(exported.values, dps=precision)
 
 
-def gather(exported: ExportedModel, sweep: SweepResult, names: np.ndarray) -> np.ndarray:
-    """Return the adjoints of an array of graph names as float64 (0 for a constant)."""
+def gather(
+    exported: ExportedModel, sweep: SweepResult, names: np.ndarray, field: str = "adjoints"
+) -> np.ndarray:
+    """Return the adjoints (or ``field="magnitudes"``) of an array of graph names as float64.
+
+    A name that the output does not depend on, or a constant, gives 0.
+    """
+    source = getattr(sweep, field)
     out = np.zeros(names.shape, dtype=np.float64)
     for index in np.ndindex(names.shape):
-        value = sweep.adjoints.get(names[index])
+        value = source.get(names[index])
         if value is not None:
             out[index] = float(value)
     return out
@@ -138,7 +144,10 @@ def crosscheck(
     rtol : float
         Largest relative error that passes.
     floor : float
-        Floor of the relative error's denominator: ``|a - b| / max(|b|, floor)``.
+        Floor of the relative error's denominator: ``|a - b| / max(|b|, floor)``. Each
+        entry's floor is raised to 1e-4 times its magnitude, so that float64 rounding where
+        chain-rule contributions cancel is not taken for a mismatch (see
+        :mod:`propagate.check.report`).
 
     Returns
     -------
@@ -155,18 +164,20 @@ def crosscheck(
 
     rows = []
     for name, symbols in exported.parameter_symbols.items():
-        rows.append(
-            compare(
-                name, "gradient", gradients[name], gather(exported, sweep, symbols), rtol, floor
-            )
-        )
+        reference = gather(exported, sweep, symbols)
+        magnitude = gather(exported, sweep, symbols, "magnitudes")
+        rows.append(compare(name, "gradient", gradients[name], reference, rtol, floor, magnitude))
+
     notes = []
     for path in paths:
         if path not in deltas:
             notes.append(f"no δ compared for module '{path}': it is reused or has no gradient")
             continue
         reference = gather(exported, sweep, exported.layers[path])
-        rows.append(compare(f"δ {path}", "delta", deltas[path], reference, rtol, floor))
+        magnitude = gather(exported, sweep, exported.layers[path], "magnitudes")
+        rows.append(
+            compare(f"δ {path}", "delta", deltas[path], reference, rtol, floor, magnitude)
+        )
 
     exact = "float64" if precision is None else f"{precision} digits"
     title = f"engine (float64) vs exact reverse sweep ({exact})"

@@ -35,12 +35,18 @@ class SweepResult:
     adjoints : dict of str to number
         ``∂output/∂name`` for the same names (0 where the output does not depend on a name);
         for a node this is its error term δ.
+    magnitudes : dict of str to float
+        For the same names, the sum over every chain-rule path of the absolute value of
+        its contribution: the adjoint with every local derivative replaced by its absolute
+        value. Rounding in any evaluation of the adjoint is bounded by a small multiple of
+        machine epsilon times this magnitude, even where the contributions cancel.
     dps : int or None
         Significant digits of an mpmath evaluation, or None for float64.
     """
 
     values: dict[str, object]
     adjoints: dict[str, object]
+    magnitudes: dict[str, float]
     dps: int | None
 
 
@@ -103,6 +109,8 @@ class SweepPlan:
         one, zero = (1.0, 0.0) if dps is None else (mpmath.mpf(1), mpmath.mpf(0))
         adjoints = {name: zero for name in values}
         adjoints[output] = one
+        magnitudes = {name: 0.0 for name in values}
+        magnitudes[output] = 1.0
 
         # Edges are grouped by child in topological order, so walking them backwards
         # completes every child's adjoint before it is passed on to the child's parents.
@@ -114,7 +122,10 @@ class SweepPlan:
                 adjoint = adjoints[child]
                 if adjoint:
                     adjoints[parent] = adjoints[parent] + adjoint * factor
-        return SweepResult(values, adjoints, dps)
+                magnitude = magnitudes[child]
+                if magnitude:
+                    magnitudes[parent] += magnitude * abs(float(factor))
+        return SweepResult(values, adjoints, magnitudes, dps)
 
     def _float_values(self, at):
         function = self._compiled_function()

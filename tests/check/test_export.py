@@ -185,3 +185,13 @@ def test_sweep_several_outputs():
     assert set(results) == set(outputs)
     # An output of sample 0 does not depend on the other sample's units.
     assert results[exported.output[0, 0]].adjoints.get(exported.output[1, 0], 0.0) == 0.0
+
+
+def test_compare_magnitude_floor():
+    from propagate.check import compare
+
+    value, reference = np.array([1e-7 + 1e-15]), np.array([1e-7])
+    assert not compare("w", "gradient", value, reference, 1e-10, 1e-6).passed
+    row = compare("w", "gradient", value, reference, 1e-10, 1e-6, magnitude=np.array([10.0]))
+    assert row.passed
+    assert row.max_rel_error == pytest.approx(1e-15 / 1e-3)
