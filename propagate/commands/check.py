@@ -66,7 +66,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
             "Build a small network with seeded weights and a seeded batch, export it to a "
             "symbolic graph, and compare the engine's float64 gradients of every parameter "
             "and error term δ of every module with the exact ones, entry by entry. The "
-            "relative error of an entry is |engine - exact| / max(|exact|, 1e-6). Exit "
+            "relative error of an entry is |engine - exact| / max(|exact|, 1e-6, "
+            "1e-4·magnitude), where the magnitude sums the absolute contributions of every "
+            "chain-rule path, so that rounding where they cancel is not a mismatch. Exit "
             "status 0 when every entry passes, 1 on any mismatch, 2 on invalid options."
         ),
     )
