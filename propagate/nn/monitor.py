@@ -507,12 +507,13 @@ class Monitor:
         return self
 
     def detach(self) -> None:
-        """Remove every hook this monitor registered."""
+        """Remove every hook this monitor registered; :meth:`attach` starts it again."""
         for handle in self._handles:
             handle.remove()
         self._handles = []
         self._watches = []
         self._by_module = {}
+        self.model = None
 
     def should_record(self, step: int) -> bool:
         """Return whether ``step`` is one of the steps this monitor records."""

@@ -397,3 +397,12 @@ def test_unknown_layer_keys_ignored():
             '"layers":[{"name":"0","kind":"Linear","weight_grad_norm":0.5,"new_field":3}]}')
     record = record_from_json(line)
     assert record.layers[0].weight_grad_norm == 0.5
+
+
+def test_record_after_close_raises(batch):
+    x, y = batch
+    model = small_model(np.random.default_rng(0))
+    monitor = Monitor().attach(model)
+    run_steps(model, monitor, x, y, steps=1)
+    with pytest.raises(ValueError, match="not attached"):
+        monitor.record(2, 0.5)
