@@ -14,6 +14,8 @@ from propagate.nn import ops  # noqa: F401  (importing registers every primitive
 from propagate.nn.autograd import PRIMITIVES, is_anomaly_enabled, is_grad_enabled, run_backward
 
 _hook_ids = itertools.count()
+# NumPy 1.25 moved AxisError to numpy.exceptions; 2.0 removed the old name.
+_AxisError = np.exceptions.AxisError if hasattr(np, "exceptions") else np.AxisError
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -349,7 +351,13 @@ def apply(name: str, *inputs, **params) -> Tensor:
     """
     prim = PRIMITIVES[name]
     tensors = tuple(as_tensor(x) for x in inputs)
-    out, ctx = prim.forward(*(t.data for t in tensors), **params)
+    try:
+        out, ctx = prim.forward(*(t.data for t in tensors), **params)
+    except _AxisError as error:
+        shapes = ", ".join(str(t.shape) for t in tensors)
+        raise ShapeError(
+            f"{name}: {error} (input shapes {shapes}); pass an axis in [-ndim, ndim)"
+        ) from None
 
     result = Tensor(out)
     if is_grad_enabled() and any(t.requires_grad for t in tensors):

@@ -304,6 +304,48 @@ def test_reduction_axis_out_of_range():
         nn.Tensor(np.ones((2, 3))).sum(axis=2)
 
 
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda t: t.softmax(axis=2),
+        lambda t: t.log_softmax(axis=-3),
+        lambda t: t.transpose(0, 2),
+        lambda t: nn.stack([t, t], axis=4),
+    ],
+    ids=["softmax", "log_softmax", "transpose", "stack"],
+)
+def test_bad_axis_names_operation(call):
+    with pytest.raises(ShapeError, match=r"(softmax|transpose|stack): axis .*\(2, 3\)"):
+        call(nn.Tensor(np.ones((2, 3))))
+
+
+def test_concatenate_bad_axis_message():
+    with pytest.raises(ShapeError, match=r"axis 3 is out of range for shape \(2,\)"):
+        nn.concatenate([nn.Tensor(np.ones(2)), nn.Tensor(np.ones(2))], axis=3)
+
+
+def test_concatenate_scalars_suggests_stack():
+    with pytest.raises(ShapeError, match="use stack"):
+        nn.concatenate([nn.Tensor(1.0), nn.Tensor(2.0)])
+
+
+def test_reduction_repeated_axis_rejected():
+    with pytest.raises(ShapeError, match="same axis twice"):
+        nn.Tensor(np.ones((2, 3))).sum(axis=(0, -2))
+
+
+def test_reduction_scalar_axis_zero():
+    # PyTorch accepts dim 0 and -1 on a 0-d tensor and returns it unchanged.
+    x = nn.Tensor(np.array(2.0), requires_grad=True)
+    x.sum(axis=0).backward()
+    assert x.grad == 1.0
+
+
+def test_max_over_empty_axis_names_shape():
+    with pytest.raises(ShapeError, match=r"max: .*length 0 in shape \(0, 3\)"):
+        nn.Tensor(np.ones((0, 3))).max()
+
+
 def test_primitive_registry_names():
     expected = {
         "add", "sub", "mul", "div", "pow", "neg", "exp", "log", "sqrt", "abs", "matmul",

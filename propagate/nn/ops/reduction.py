@@ -9,16 +9,27 @@ from propagate.nn.autograd import Primitive, register
 
 
 def _normalize_axes(axis, ndim: int) -> tuple[int, ...]:
+    """Return ``axis`` as sorted non-negative axes, rejecting repeats as NumPy does.
+
+    A 0-d array accepts axis 0 or -1 and reduces nothing, as PyTorch allows.
+    """
     if axis is None:
         return tuple(range(ndim))
     if isinstance(axis, (int, np.integer)):
         axis = (axis,)
+    if ndim == 0:
+        bad = [a for a in axis if a not in (0, -1)]
+        if bad:
+            raise ShapeError(f"axis {bad[0]} is out of range for a 0-d array; use 0, -1 or None")
+        return ()
     axes = []
     for a in axis:
         if not -ndim <= a < ndim:
             raise ShapeError(f"axis {a} is out of range for an array with {ndim} dimensions")
         axes.append(int(a) % ndim)
-    return tuple(sorted(set(axes)))
+    if len(set(axes)) != len(axes):
+        raise ShapeError(f"axis {tuple(axis)} names the same axis twice; list each axis once")
+    return tuple(sorted(axes))
 
 
 def _expand(g: np.ndarray, axes: tuple[int, ...], keepdims: bool) -> np.ndarray:
@@ -66,6 +77,12 @@ class Max(Primitive):
     @staticmethod
     def forward(a, axis=None, keepdims=False):
         axes = _normalize_axes(axis, a.ndim)
+        empty = [i for i in axes if a.shape[i] == 0]
+        if empty:
+            raise ShapeError(
+                f"max: cannot reduce axis {empty[0]} of length 0 in shape {a.shape}, because "
+                f"the maximum of no values is undefined; check for an empty batch"
+            )
         out = np.max(a, axis=axes, keepdims=True)
         winners = a == out
         ctx = (axes, keepdims, winners, winners.sum(axis=axes, keepdims=True))

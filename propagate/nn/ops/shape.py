@@ -72,6 +72,13 @@ class Concatenate(Primitive):
 
     @staticmethod
     def forward(*arrays, axis=0):
+        if any(a.ndim == 0 for a in arrays):
+            raise ShapeError("concatenate: 0-d tensors have no axis to join along; use stack")
+        if not -arrays[0].ndim <= axis < arrays[0].ndim:
+            raise ShapeError(
+                f"concatenate: axis {axis} is out of range for shape {arrays[0].shape}; pass "
+                f"an axis in [-{arrays[0].ndim}, {arrays[0].ndim})"
+            )
         try:
             out = np.concatenate(arrays, axis=axis)
         except ValueError:
