@@ -117,6 +117,8 @@ def test_var_suffixes():
         ["V/I", "--readings", READINGS, "--corr", "V,I=0.1"],
         ["V", "--readings", ""],
         ["V", "--var", "V=1±0.1", "--digits", "100"],
+        ["V", "--var", "V=1±0.1", "--method", "monte-carlo", "--seed", "-1"],
+        ["V", "--var", "V=1±0.1", "--method", "monte-carlo", "--samples", "1.5"],
     ],
 )
 def test_user_errors_exit_2(args):
@@ -205,3 +207,10 @@ def test_bad_readings_file_exit_2(tmp_path, content, fragment):
     assert result.returncode == 2
     assert fragment in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_samples_scientific_notation():
+    args = ["V", "--var", "V=1±0.1", "--method", "monte-carlo", "--seed", "1", "--json"]
+    result = run_cli(*args, "--samples", "1e4")
+    assert result.returncode == 0, result.stderr
+    assert load(result.stdout)["samples"] == 10_000

@@ -90,9 +90,9 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument(
         "--samples",
-        type=int,
+        type=_whole_number,
         default=DEFAULT_SAMPLES,
-        help=f"Monte Carlo draws (default {DEFAULT_SAMPLES})",
+        help=f"Monte Carlo draws, e.g. 200000 or 1e6 (default {DEFAULT_SAMPLES})",
     )
     parser.add_argument(
         "--level", type=float, default=0.95, help="coverage probability (default 0.95)"
@@ -108,6 +108,23 @@ def add_parser(subparsers) -> None:
 
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.set_defaults(run=run)
+
+
+def _whole_number(text: str) -> int:
+    """Parse a count such as ``200000`` or ``1e6`` for argparse."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        number = float(text)
+    except ValueError:
+        number = math.nan
+    if not number.is_integer():
+        raise argparse.ArgumentTypeError(
+            f"invalid count {text!r}; give a whole number such as 200000 or 1e6"
+        )
+    return int(number)
 
 
 def run(args) -> int:

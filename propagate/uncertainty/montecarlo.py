@@ -163,8 +163,8 @@ def run_monte_carlo(
     Raises
     ------
     QuantityError
-        If ``samples`` is too small, the draws do not fit in memory, or a draw gives a
-        non-finite output.
+        If ``samples`` is too small, ``seed`` is not an integer >= 0, the draws do not fit
+        in memory, or a draw gives a non-finite output.
     """
     minimum = max(2, math.ceil(1.0 / (1.0 - level)))
     if not isinstance(samples, (int, np.integer)) or samples < minimum:
@@ -175,6 +175,10 @@ def run_monte_carlo(
     if chunk_size < 1:
         raise QuantityError(f"chunk size is {chunk_size}; give a positive integer")
 
+    if seed is not None and (
+        isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0
+    ):
+        raise QuantityError(f"Monte Carlo seed is {seed!r}; give an integer >= 0 or None")
     rng = np.random.default_rng(seed)
     # Every draw of every output is kept, because the coverage intervals need them sorted.
     try:

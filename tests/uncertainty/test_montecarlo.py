@@ -156,3 +156,9 @@ def test_samples_beyond_memory_rejected():
     # 10**14 draws need 800 TB, more than a 64-bit process can address.
     with pytest.raises(QuantityError, match="cannot allocate"):
         propagate_uncertainty("A", {"A": (1.0, 0.1)}, method="monte-carlo", samples=10**14)
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, "1"])
+def test_bad_seed_rejected(seed):
+    with pytest.raises(QuantityError, match="seed"):
+        propagate_uncertainty("A", {"A": (1.0, 0.1)}, method="monte-carlo", samples=100, seed=seed)
