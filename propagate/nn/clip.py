@@ -18,10 +18,15 @@ def _with_grads(parameters) -> list[Tensor]:
 
 def total_grad_norm(parameters, norm_type: float = 2.0) -> float:
     """Return the norm of all gradients taken together as one vector (in float64)."""
+    norm_type = float(norm_type)
+    if not norm_type > 0:
+        raise ValueError(
+            f"norm_type must be a positive number or inf, got {norm_type}; use 2.0 for the "
+            f"Euclidean norm"
+        )
     grads = [p.grad.astype(np.float64, copy=False) for p in _with_grads(parameters)]
     if not grads:
         return 0.0
-    norm_type = float(norm_type)
     if math.isinf(norm_type):
         return float(max(np.max(np.abs(g)) if g.size else 0.0 for g in grads))
     total = sum(float(np.sum(np.abs(g) ** norm_type)) for g in grads)

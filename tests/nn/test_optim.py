@@ -240,6 +240,13 @@ def test_clip_norm_nonfinite_returned():
         assert math.isinf(nn.clip_grad_norm_([a], max_norm=1.0))
 
 
+@pytest.mark.parametrize("norm_type", [0, -1.0, math.nan])
+def test_clip_norm_type_not_positive(norm_type):
+    a = param([1.0], grad=[3.0])
+    with pytest.raises(ValueError, match="norm_type must be a positive number"):
+        nn.clip_grad_norm_([a], max_norm=1.0, norm_type=norm_type)
+
+
 def test_clip_value():
     a = param([1.0, 1.0, 1.0], grad=[-2.0, 0.1, 0.7])
     nn.clip_grad_value_([a], 0.5)

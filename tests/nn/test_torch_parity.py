@@ -271,6 +271,26 @@ def test_clip_norm_matches_torch():
         np.testing.assert_allclose(p.grad, q.grad.numpy(), rtol=1e-14)
 
 
+@pytest.mark.parametrize("norm_type", [1.0, 3.0, float("inf")])
+@pytest.mark.parametrize("bad", [None, np.inf, np.nan], ids=["finite", "inf", "nan"])
+def test_clip_norm_edge_cases_match_torch(norm_type, bad):
+    grads = [rng.normal(size=(3, 2)), rng.normal(size=4)]
+    if bad is not None:
+        grads[0][1, 1] = bad
+    params = [nn.Parameter(np.zeros_like(g)) for g in grads]
+    torch_params = [torch.zeros(g.shape, dtype=torch.float64, requires_grad=True) for g in grads]
+    for p, q, g in zip(params, torch_params, grads, strict=True):
+        p.grad = g.copy()
+        q.grad = torch.tensor(g)
+    with np.errstate(invalid="ignore"):
+        total = nn.clip_grad_norm_(params, max_norm=0.5, norm_type=norm_type)
+    torch_total = torch.nn.utils.clip_grad_norm_(torch_params, max_norm=0.5,
+                                                 norm_type=norm_type)
+    np.testing.assert_allclose(total, torch_total.item(), rtol=1e-13)
+    for p, q in zip(params, torch_params, strict=True):
+        np.testing.assert_allclose(p.grad, q.grad.numpy(), rtol=1e-13)
+
+
 def test_linear_init_distribution_matches_torch_bound():
     # Same formula as torch.nn.Linear's reset_parameters: bound 1/√in_features.
     torch.manual_seed(0)
