@@ -499,6 +499,11 @@ def test_rnn_wrong_input_shape():
         nn.RNN(3, 5, rng=0)(np.ones((4, 3)))
 
 
+def test_rnn_empty_sequence():
+    with pytest.raises(ShapeError, match=r"empty sequence.*\(0, 1, 2\)"):
+        nn.RNN(2, 3, rng=0)(np.ones((0, 1, 2)))
+
+
 def test_rnn_unknown_nonlinearity():
     with pytest.raises(ValueError, match="sigmoid"):
         nn.RNN(3, 5, nonlinearity="sigmoid")

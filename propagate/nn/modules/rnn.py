@@ -61,6 +61,10 @@ class RNN(Module):
                 f"RNN expects input of shape (seq_len, batch, {self.input_size}), got {x.shape}"
             )
         seq_len, batch, _ = x.shape
+        if seq_len == 0:
+            raise ShapeError(
+                f"RNN got an empty sequence (input shape {x.shape}); pass at least one time step"
+            )
         if h0 is None:
             h = as_tensor(np.zeros((batch, self.hidden_size), dtype=self.weight_hh_l0.dtype))
         else:
