@@ -364,7 +364,7 @@ def find_exploding(records: list[StepRecord], thresholds: Thresholds) -> list[Fi
     norms = [(r.step, r.grad_norm) for r in records if _is_finite(r.grad_norm)]
     if len(norms) > _BASELINE_RECORDS:
         baseline = _median([n for _, n in norms[:_BASELINE_RECORDS]])
-        peak_step, peak = max(norms, key=lambda item: item[1])
+        peak_step, peak = max(norms[_BASELINE_RECORDS:], key=lambda item: item[1])
         if baseline > 0 and peak > thresholds.exploding_growth * baseline:
             reasons.append(
                 f"the total gradient norm grew from {baseline:.3g} over the first "
@@ -374,7 +374,8 @@ def find_exploding(records: list[StepRecord], thresholds: Thresholds) -> list[Fi
             evidence["baseline_grad_norm"] = baseline
             evidence["peak_grad_norm"] = peak
             evidence["peak_step"] = peak_step
-            affected.extend(s for s, n in norms if n > thresholds.exploding_growth * baseline)
+            affected.extend(s for s, n in norms[_BASELINE_RECORDS:]
+                            if n > thresholds.exploding_growth * baseline)
 
     if not reasons:
         return []
@@ -387,11 +388,27 @@ def find_exploding(records: list[StepRecord], thresholds: Thresholds) -> list[Fi
     )
     huge = growth > max(thresholds.exploding_ratio, thresholds.exploding_growth) ** 2
     severity = SEVERITY_CRITICAL if nonfinite_steps or huge else SEVERITY_WARNING
+
+    # Gradients are recorded before any clipping. When every step still changed the
+    # weights by less than update_ratio_high of their norm, the explosion was contained.
+    message = "exploding gradients: " + "; ".join(reasons)
+    updates = [layer.update_ratio for record in records for layer in record.layers
+               if _is_finite(layer.update_ratio)]
+    if updates and not nonfinite_steps:
+        largest_update = max(updates)
+        evidence["max_update_ratio"] = largest_update
+        if largest_update <= thresholds.update_ratio_high:
+            message += (
+                f". No step changed a layer's weights by more than {largest_update:.2g} of "
+                f"their norm (limit {thresholds.update_ratio_high:g}), so the updates stayed "
+                f"bounded, as gradient clipping makes them"
+            )
+            severity = SEVERITY_WARNING
     return [
         Finding(
             kind=EXPLODING,
             severity=severity,
-            message="exploding gradients: " + "; ".join(reasons),
+            message=message,
             layers=list(dict.fromkeys(layers)),
             steps=_step_span(affected),
             evidence=evidence,

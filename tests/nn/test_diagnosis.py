@@ -259,3 +259,18 @@ def test_rnn_with_large_recurrent_weights_explodes():
     result = run_variant("rnn", data, ExperimentConfig(steps=40))
     assert kinds(result.findings) == [EXPLODING, SATURATION]
     assert result.findings[0].kind == EXPLODING
+
+
+def test_contained_explosion_is_warning():
+    records = make_records(weight_grad_norm=lambda step, i: 1e8 if i == 0 else 0.5)
+    finding = diagnose(records)[0]
+    assert finding.kind == EXPLODING
+    assert finding.severity == "warning"
+    assert "bounded" in finding.message
+
+
+def test_wrecking_explosion_is_critical():
+    records = make_records(weight_grad_norm=lambda step, i: 1e8 if i == 0 else 0.5,
+                           update_ratio=lambda step, i: 50.0 if step == 1 else 1e-3)
+    finding = diagnose(records)[0]
+    assert finding.severity == SEVERITY_CRITICAL
