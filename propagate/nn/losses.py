@@ -86,6 +86,16 @@ def cross_entropy(logits, target, reduction: str = "mean") -> Tensor:
     n, classes = logits.shape
     log_probs = apply("log_softmax", logits, axis=1)
 
+    if isinstance(target, Tensor) and target.requires_grad:
+        # Probability targets that require a gradient (e.g. a teacher's softmax) stay in
+        # the graph, so backward reaches them as in PyTorch.
+        if target.shape != (n, classes):
+            raise ShapeError(
+                f"cross_entropy: a target that requires a gradient must hold probabilities "
+                f"of shape ({n}, {classes}), got {target.shape}"
+            )
+        return _reduce(-(log_probs * target).sum(axis=1), reduction)
+
     target = np.asarray(getattr(target, "data", target))
     if np.issubdtype(target.dtype, np.integer):
         if target.shape != (n,):

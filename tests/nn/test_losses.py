@@ -103,6 +103,13 @@ def test_cross_entropy_soft_target_gradient():
     assert_gradients_match(lambda x: nn.cross_entropy(x, target), rng.normal(size=(4, 3)))
 
 
+def test_cross_entropy_target_requiring_grad():
+    # ∂/∂target of -Σ target·log_softmax(x) is -log_softmax(x); checked by differences.
+    target = rng.dirichlet(np.ones(3), size=4)
+    assert_gradients_match(lambda x, t: nn.cross_entropy(x, t, reduction="none"),
+                           rng.normal(size=(4, 3)), target)
+
+
 def test_cross_entropy_sum_and_none():
     logits = nn.Tensor(rng.normal(size=(4, 3)))
     labels = np.array([0, 2, 1, 2])
