@@ -168,9 +168,10 @@ def test_batchnorm_matches_torch():
     assert_matches_torch(layer, reference, x, rtol=1e-10, atol=1e-12)
 
 
-def test_batchnorm_running_stats_match_torch():
-    layer = nn.BatchNorm1d(3)
-    reference = torch.nn.BatchNorm1d(3).double()
+@pytest.mark.parametrize("momentum", [0.1, 0.7, None])
+def test_batchnorm_running_stats_match_torch(momentum):
+    layer = nn.BatchNorm1d(3, momentum=momentum)
+    reference = torch.nn.BatchNorm1d(3, momentum=momentum).double()
     for _ in range(3):
         x = rng.normal(1.0, 2.0, size=(5, 3))
         layer(x)

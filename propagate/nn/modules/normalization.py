@@ -15,16 +15,18 @@ class BatchNorm1d(Module):
 
     In training the batch mean and biased variance normalise the input, and the running
     estimates move by ``momentum`` towards the batch mean and the unbiased variance
-    (n/(n-1) times the biased one), as PyTorch does. In evaluation the running estimates
-    normalise the input. The output is γ·x̂ + β when ``affine``.
+    (n/(n-1) times the biased one), as PyTorch does. ``momentum=None`` makes the running
+    estimates the plain average over all batches seen so far (momentum 1/k at batch k), also
+    as PyTorch does. In evaluation the running estimates normalise the input. The output is
+    γ·x̂ + β when ``affine``.
     """
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1,
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
                  affine: bool = True, track_running_stats: bool = True, dtype=DEFAULT_DTYPE):
         super().__init__()
         self.num_features = num_features
         self.eps = float(eps)
-        self.momentum = float(momentum)
+        self.momentum = None if momentum is None else float(momentum)
         self.track_running_stats = track_running_stats
         if affine:
             self.weight = Parameter(np.ones(num_features, dtype=dtype))
@@ -72,6 +74,8 @@ class BatchNorm1d(Module):
     def _update_running_stats(self, mean: np.ndarray, var: np.ndarray, count: int) -> None:
         unbiased = var.reshape(-1) * (count / (count - 1))
         m = self.momentum
+        if m is None:
+            m = 1.0 / (int(self.num_batches_tracked) + 1)
         self.running_mean = ((1 - m) * self.running_mean + m * mean.reshape(-1)).astype(
             self.running_mean.dtype)
         self.running_var = ((1 - m) * self.running_var + m * unbiased).astype(
