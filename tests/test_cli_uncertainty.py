@@ -214,3 +214,8 @@ def test_samples_scientific_notation():
     result = run_cli(*args, "--samples", "1e4")
     assert result.returncode == 0, result.stderr
     assert load(result.stdout)["samples"] == 10_000
+
+
+def test_unstable_verdict_explained():
+    args = ["A", "--var", "A=1±0.3", "--method", "monte-carlo", "--samples", "100"]
+    assert "verdict uncertain" in run_cli(*args, "--seed", "1").stdout

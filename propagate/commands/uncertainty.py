@@ -282,10 +282,21 @@ def _format_output(output, digits: int) -> list[str]:
             f"(d_low {check['d_low']:.2g}, d_high {check['d_high']:.2g}, "
             f"delta {check['delta']:.2g})"
         )
+        if not check.get("stable", True):
+            lines.append(_unstable_line(check))
     lines.append(f"  {'input':<12} {'value':>12} {'u':>10} {'c':>12} {'|c| u':>10} {'share':>8}")
     for row in output.budget:
         lines.append("  " + _format_row(row))
     return lines
+
+
+def _unstable_line(check: dict) -> str:
+    errors = [check["error_low"], check["error_high"]]
+    if None in errors:
+        detail = "too few draws to estimate the error of the interval ends"
+    else:
+        detail = f"interval ends have standard errors {errors[0]:.2g}, {errors[1]:.2g} > delta/2"
+    return f"  verdict uncertain: {detail}; use more --samples or fewer --digits"
 
 
 def _format_row(row) -> str:

@@ -21,6 +21,10 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_CHUNK_SIZE = 100_000
 
+# Blocks into which the draws are split to estimate how much the interval ends would
+# move with other draws, as in the adaptive procedure of JCGM 101:2008, 7.9.4.
+ERROR_BLOCKS = 10
+
 
 @dataclass(frozen=True)
 class MonteCarloSummary:
@@ -35,6 +39,10 @@ class MonteCarloSummary:
     covariance : numpy.ndarray, shape (m, m)
     symmetric, shortest : numpy.ndarray, shape (m, 2)
         Probabilistically symmetric and shortest coverage intervals (JCGM 101, 7.7).
+    endpoint_errors : numpy.ndarray, shape (m, 2)
+        Estimated standard errors of the ends of the symmetric interval from the spread
+        over ``ERROR_BLOCKS`` blocks of draws; NaN when a block is too small for an
+        interval.
     """
 
     samples: int
@@ -43,6 +51,7 @@ class MonteCarloSummary:
     covariance: np.ndarray
     symmetric: np.ndarray
     shortest: np.ndarray
+    endpoint_errors: np.ndarray
 
 
 def draw_inputs(
@@ -220,9 +229,11 @@ def summarise(outputs: np.ndarray, level: float) -> MonteCarloSummary:
     covariance = np.atleast_2d(np.cov(outputs, ddof=1))
     symmetric = np.empty((len(outputs), 2))
     shortest = np.empty((len(outputs), 2))
+    errors = np.empty((len(outputs), 2))
     for a, draws in enumerate(outputs):
         ordered = np.sort(draws)
         symmetric[a], shortest[a] = coverage_intervals(ordered, level)
+        errors[a] = endpoint_errors(draws, level)
     return MonteCarloSummary(
         samples=samples,
         means=outputs.mean(axis=1),
@@ -230,7 +241,28 @@ def summarise(outputs: np.ndarray, level: float) -> MonteCarloSummary:
         covariance=covariance,
         symmetric=symmetric,
         shortest=shortest,
+        endpoint_errors=errors,
     )
+
+
+def endpoint_errors(draws: np.ndarray, level: float) -> np.ndarray:
+    """Estimate the standard errors of the ends of the symmetric coverage interval.
+
+    The draws, in the order drawn, are split into ``ERROR_BLOCKS`` blocks. The spread of
+    the blocks' interval ends, divided by √h for h blocks, estimates the standard error
+    of an end from all draws. Returns NaN for both ends when a block has fewer than
+    1/(1 - level) draws, too few for an interval.
+    """
+    size = len(draws) // ERROR_BLOCKS
+    if size < max(2, math.ceil(1.0 / (1.0 - level))):
+        return np.full(2, np.nan)
+    ends = np.array(
+        [
+            coverage_intervals(np.sort(draws[b * size : (b + 1) * size]), level)[0]
+            for b in range(ERROR_BLOCKS)
+        ]
+    )
+    return ends.std(axis=0, ddof=1) / math.sqrt(ERROR_BLOCKS)
 
 
 def coverage_intervals(ordered: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
@@ -268,24 +300,39 @@ def validate_first_order(
     std: float,
     interval: Sequence[float],
     digits: int = 2,
+    errors: Sequence[float] | None = None,
 ) -> dict:
     """Compare a first-order interval y ± U with a Monte Carlo coverage interval
     (JCGM 101:2008, 8.2).
+
+    Parameters
+    ----------
+    errors : sequence of two floats, optional
+        Standard errors of the Monte Carlo interval ends (:func:`endpoint_errors`).
 
     Returns
     -------
     dict
         ``d_low`` = |y - U - y_low|, ``d_high`` = |y + U - y_high|, the tolerance
         ``delta`` from ``digits`` significant digits of u(y), ``digits``, and ``adequate``,
-        True when both distances are at most δ.
+        True when both distances are at most δ. With ``errors``, also ``error_low`` and
+        ``error_high`` (None when unknown) and ``stable``: True when twice each error is
+        at most δ, the condition of JCGM 101:2008, 7.9.4 under which the Monte Carlo
+        interval is accurate enough for the comparison. An unstable verdict may change
+        with the seed, so more draws are needed.
     """
     delta = significant_digit_tolerance(std, digits)
     d_low = abs(value - expanded - interval[0])
     d_high = abs(value + expanded - interval[1])
-    return {
+    check = {
         "adequate": bool(d_low <= delta and d_high <= delta),
         "d_low": float(d_low),
         "d_high": float(d_high),
         "delta": float(delta),
         "digits": int(digits),
     }
+    if errors is not None:
+        known = [float(e) if math.isfinite(e) else None for e in errors]
+        check["error_low"], check["error_high"] = known
+        check["stable"] = all(e is not None and 2.0 * e <= delta for e in known)
+    return check

@@ -208,7 +208,12 @@ def _monte_carlo_result(linear, summary, level, digits, seed) -> UncertaintyResu
                 "interval": list(first.interval),
             },
             "validation": validate_first_order(
-                first.value, first.expanded, first.std, (low, high), digits
+                first.value,
+                first.expanded,
+                first.std,
+                (low, high),
+                digits,
+                summary.endpoint_errors[a],
             ),
         }
         outputs.append(

@@ -162,3 +162,28 @@ def test_samples_beyond_memory_rejected():
 def test_bad_seed_rejected(seed):
     with pytest.raises(QuantityError, match="seed"):
         propagate_uncertainty("A", {"A": (1.0, 0.1)}, method="monte-carlo", samples=100, seed=seed)
+
+
+def test_endpoint_errors_match_theory():
+    # Standard error of the 97.5 % quantile of M normal draws: √(p(1-p)/M) / φ(z_p).
+    from propagate.uncertainty.montecarlo import endpoint_errors
+
+    draws = np.random.default_rng(6).standard_normal(200_000)
+    expected = math.sqrt(0.025 * 0.975 / 200_000) / stats.norm.pdf(1.959964)
+    errors = endpoint_errors(draws, 0.95)
+    for error in errors:
+        assert 0.5 * expected < error < 2.0 * expected
+
+
+def test_endpoint_errors_too_few_draws():
+    from propagate.uncertainty.montecarlo import endpoint_errors
+
+    assert np.all(np.isnan(endpoint_errors(np.arange(100.0), 0.95)))
+
+
+def test_validation_stability():
+    inputs = {"A": (1.0, 0.3)}
+    few = propagate_uncertainty("A", inputs, method="monte-carlo", samples=1000, seed=1)
+    many = propagate_uncertainty("A", inputs, method="monte-carlo", samples=10**6, seed=1, digits=1)
+    assert few["y"].details["validation"]["stable"] is False
+    assert many["y"].details["validation"]["stable"] is True
