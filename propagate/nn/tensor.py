@@ -117,6 +117,15 @@ class Tensor:
     def __len__(self) -> int:
         return len(self.data)
 
+    def __bool__(self) -> bool:
+        # Without this, Python would take len() as the truth value, so Tensor([0.0]) is true.
+        if self.data.size != 1:
+            raise ShapeError(
+                f"the truth value of a tensor of shape {self.data.shape} is ambiguous; "
+                f"use np.any(t.data) or np.all(t.data)"
+            )
+        return bool(self.data.item())
+
     def __repr__(self) -> str:
         body = np.array2string(self.data, precision=4, threshold=20, prefix="Tensor(")
         grad = ", requires_grad=True" if self.requires_grad else ""

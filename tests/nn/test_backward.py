@@ -267,6 +267,17 @@ def test_item_rejects_many_elements():
         leaf([1.0, 2.0]).item()
 
 
+def test_bool_of_single_zero_is_false():
+    # Same as bool(torch.tensor([0.0])) and bool(np.array([0.0])).
+    assert not nn.Tensor([0.0])
+    assert nn.Tensor(2.0)
+
+
+def test_bool_of_many_elements_rejected():
+    with pytest.raises(ShapeError, match=r"ambiguous"):
+        bool(nn.Tensor([0.0, 1.0]))
+
+
 def test_numpy_returns_data():
     x = leaf([1.0])
     assert x.numpy() is x.data
