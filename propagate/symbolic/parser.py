@@ -9,7 +9,6 @@ never hands user text to ``eval``, ``sympify`` or ``parse_expr``; anything else 
 from __future__ import annotations
 
 import contextlib
-import math
 import re
 import sys
 from dataclasses import dataclass
@@ -18,13 +17,14 @@ from fractions import Fraction
 import sympy
 
 from propagate.errors import ParseError
+from propagate.symbolic import exact
 from propagate.symbolic import functions as fn
 
 MAX_LENGTH = 10_000
 MAX_DEPTH = 200
 
-# A power with a numeric base and exponent is computed exactly by sympy, so its size is bounded.
-MAX_POWER_DIGITS = 10_000
+# Exact numbers (literals, and sums, products and powers of them) are bounded in size.
+MAX_NUMBER_DIGITS = exact.MAX_DIGITS
 # Decimal exponents beyond float64's range would compile to inf or 0.
 MAX_DECIMAL_EXPONENT = 308
 
@@ -83,7 +83,7 @@ _TOKEN_RE = re.compile(
   | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
   | (?P<op>\*\*|[-+*/^(),])
     """,
-    re.VERBOSE,
+    re.VERBOSE | re.ASCII,
 )
 
 # Binary operators: precedence and whether they associate to the right.
@@ -135,6 +135,11 @@ def tokenize(text: str) -> list[Token]:
 
 
 def _character_hint(char: str) -> str:
+    if not char.isascii():
+        return (
+            "; only ASCII is allowed: names use the letters A-Z and a-z, digits and '_', "
+            "and numbers the digits 0-9"
+        )
     if char in "'\"":
         return "; strings are not allowed in expressions"
     if char == ".":
@@ -169,7 +174,8 @@ class _Parser:
 
     def error(self, message: str, token: Token | None = None) -> ParseError:
         token = token or self.current
-        return ParseError(message, self.text, token.position, token.text or "end of input")
+        shown = token.text if len(token.text) <= 40 else token.text[:37] + "..."
+        return ParseError(message, self.text, token.position, shown or "end of input")
 
     def expect(self, text: str, context: str) -> Token:
         if self.current.text != text or self.current.kind != "op":
@@ -198,9 +204,9 @@ class _Parser:
             precedence, _ = _BINARY[self.current.text]
             if precedence < min_precedence:
                 break
-            operator = self.advance().text
+            operator = self.advance()
             right = self.expression(precedence + 1)
-            left = _apply_binary(operator, left, right)
+            left = _apply_binary(operator, left, right, self)
         return left
 
     def unary(self) -> sympy.Expr:
@@ -246,13 +252,25 @@ class _Parser:
 
     def number(self, token: Token) -> sympy.Expr:
         mantissa, _, exponent = token.text.lower().partition("e")
-        if exponent and abs(int(exponent)) > MAX_DECIMAL_EXPONENT:
+        whole, _, fraction = mantissa.partition(".")
+        # Leading zeros are stripped before int(), which rejects texts of over 4,300 digits.
+        significant = (whole + fraction).lstrip("0") or "0"
+        exponent_digits = exponent.lstrip("+-").lstrip("0") or "0"
+        if len(exponent_digits) > 3 or int(exponent_digits) > MAX_DECIMAL_EXPONENT:
             raise self.error(
                 f"number out of range; decimal exponents are limited to ±{MAX_DECIMAL_EXPONENT}",
                 token,
             )
+        # The value is significant * 10**scale, so its digit count follows without building it.
+        scale = int(exponent_digits) * (-1 if exponent.startswith("-") else 1) - len(fraction)
+        size = max(len(significant) + max(scale, 0), -scale)
+        if size > MAX_NUMBER_DIGITS:
+            raise self.error(
+                f"number has {size} digits as an exact fraction; the limit is {MAX_NUMBER_DIGITS}",
+                token,
+            )
         # Decimals become exact rationals, so '0.1' is 1/10 and gradients stay exact.
-        value = Fraction(mantissa) * Fraction(10) ** int(exponent or 0)
+        value = Fraction(int(significant)) * Fraction(10) ** scale
         return sympy.Rational(value.numerator, value.denominator)
 
     def name(self, token: Token) -> sympy.Expr:
@@ -306,6 +324,10 @@ class _Parser:
             raise self.error(f"'{name}' takes {_arity_text(spec)}, got {len(args)}", token)
         if name == "pow":
             return _power(args[0], args[1], self, token)
+        if name == "log" and len(args) == 2:
+            _check_log_base(args[1], self, token)
+        if name == "exp":
+            _check_size(sympy.exp, args, self, token)
         return spec.build(*args)
 
 
@@ -317,7 +339,9 @@ def _arity_text(spec: _FunctionSpec) -> str:
     return f"{spec.min_args} to {spec.max_args} arguments"
 
 
-def _apply_binary(operator: str, left: sympy.Expr, right: sympy.Expr) -> sympy.Expr:
+def _apply_binary(token: Token, left: sympy.Expr, right: sympy.Expr, parser: _Parser):
+    operator = token.text
+    _check_size(sympy.Add if operator in "+-" else sympy.Mul, (left, right), parser, token)
     if operator == "+":
         return left + right
     if operator == "-":
@@ -329,19 +353,29 @@ def _apply_binary(operator: str, left: sympy.Expr, right: sympy.Expr) -> sympy.E
 
 def _power(base: sympy.Expr, exponent: sympy.Expr, parser: _Parser, token: Token) -> sympy.Expr:
     """Build ``base**exponent``, rejecting exact numeric powers too large to compute."""
-    if base.is_Rational and exponent.is_Rational and abs(base) not in (0, 1):
-        size = max(abs(base.p), base.q)
-        # |exponent| * log10(2) digits at least; the bound also keeps float() in range.
-        too_large = abs(exponent) > 4 * MAX_POWER_DIGITS
-        digits = math.inf if too_large else abs(float(exponent)) * math.log10(size)
-        if digits > MAX_POWER_DIGITS:
-            size_text = f"more than {MAX_POWER_DIGITS}" if too_large else f"about {digits:.3g}"
-            raise parser.error(
-                f"power too large: the exact result would have {size_text} digits "
-                f"(limit {MAX_POWER_DIGITS}); use a smaller exponent",
-                token,
-            )
+    _check_size(sympy.Pow, (base, exponent), parser, token)
     return base**exponent
+
+
+def _check_size(func, args, parser: _Parser, token: Token) -> None:
+    """Raise a ParseError if ``func(*args)`` would build an exact number over the limit."""
+    size = exact.estimated_digits(func, args)
+    if size > MAX_NUMBER_DIGITS:
+        size_text = exact.size_text(size)
+        raise parser.error(
+            f"number too large: the exact result would have {size_text} digits "
+            f"(limit {MAX_NUMBER_DIGITS}); use smaller numbers",
+            token,
+        )
+
+
+def _check_log_base(base: sympy.Expr, parser: _Parser, token: Token) -> None:
+    """Reject a numeric logarithm base that is not positive or is 1."""
+    if base.is_number and not (base.is_extended_positive and base != 1):
+        raise parser.error(
+            f"invalid logarithm base {base}; the base must be a positive number other than 1",
+            token,
+        )
 
 
 def _check_defined(expr: sympy.Expr, text: str) -> None:

@@ -244,3 +244,62 @@ def test_parse_round_trip_str(expr):
     if expr.has(sympy.Abs) or expr.has(sympy.E):
         return
     assert same_value(parse(str(expr)), expr)
+
+
+# Limits on exact numbers, ASCII-only input and logarithm bases.
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "exp(10^20*log(10))",
+        "exp(x + 10^20*log(2*x))",
+        "(2*x)^(10^20)",
+        "10^600*10^600",
+        "x*10^600*10^600",
+        "10^1001",
+        "1" * 1001,
+        "0." + "0" * 1500 + "1",
+        "0" * 5000 + "1" * 1001,
+    ],
+)
+def test_parse_rejects_large_exact_number(text):
+    with pytest.raises(ParseError):
+        parse(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("10^1000", sympy.Integer(10) ** 1000),
+        ("2^(1/10^400)", sympy.Pow(2, sympy.Rational(1, 10**400))),
+        ("exp(3*log(x))", x**3),
+        ("1e" + "0" * 5000 + "5", sympy.Integer(100_000)),
+    ],
+)
+def test_parse_accepts_exact_number_within_limit(text, expected):
+    assert parse(text) == expected
+
+
+def test_parse_large_number_error_shortens_token():
+    with pytest.raises(ParseError) as info:
+        parse("1" * 2000)
+    assert len(info.value.token) <= 40
+
+
+@pytest.mark.parametrize("text", ["٣", "x^٢", "１", "\u00a0x", "х + 1"])
+def test_parse_rejects_non_ascii(text):
+    with pytest.raises(ParseError) as info:
+        parse(text)
+    assert "ASCII" in str(info.value)
+
+
+@pytest.mark.parametrize("base", ["0", "1", "-1", "-2", "0.0", "1.0"])
+def test_parse_rejects_invalid_log_base(base):
+    with pytest.raises(ParseError) as info:
+        parse(f"log(x, {base})")
+    assert "logarithm base" in str(info.value)
+
+
+def test_parse_keeps_symbolic_log_base():
+    assert parse("log(x, y)") == sympy.log(x) / sympy.log(y)
