@@ -6,7 +6,7 @@ float32 with batch 128 on random data. The monitored step adds ``Monitor.record`
 the monitor alternate, so that drift in machine load hits both alike. The table gives the
 median wall-clock and CPU time per step and the ratios monitored / unmonitored. On a busy
 machine the CPU time of this process is the steadier measure (with ``--threads 1``).
-Run: ``python benchmarks/bench_monitor.py [--threads N] [--repeats R] [--steps S]``.
+Run: ``python benchmarks/bench_monitor.py [--threads N] [--steps S]``.
 """
 
 from __future__ import annotations
@@ -57,9 +57,12 @@ def time_block(model, optimizer, x, y, steps: int, first_step: int,
     return wall, (time.process_time() - start_cpu) / steps
 
 
-def measure(every: int, repeats: int, steps: int, folder: Path) -> dict[str, float]:
+def measure(every: int, steps: int, folder: Path,
+            track_updates: bool = True) -> dict[str, float]:
     """Return median seconds per step without and with a monitor recording every ``every``.
 
+    Blocks of ``every`` steps alternate between the two models, so each monitored block
+    contains exactly one recorded step, until each model has run about ``steps`` steps.
     Keys: ``plain`` and ``watched`` (wall clock), ``plain_cpu`` and ``watched_cpu``.
     """
     import numpy as np
@@ -72,18 +75,19 @@ def measure(every: int, repeats: int, steps: int, folder: Path) -> dict[str, flo
 
     plain_model, plain_optimizer = build(1)
     watched_model, watched_optimizer = build(1)
-    monitor = Monitor(every=every, log_path=folder / f"monitor_every{every}.jsonl")
+    monitor = Monitor(every=every, log_path=folder / f"monitor_every{every}.jsonl",
+                      track_updates=track_updates)
     monitor.attach(watched_model)
 
-    time_block(plain_model, plain_optimizer, x, y, 5, 1)
-    time_block(watched_model, watched_optimizer, x, y, 5, 1, monitor)
+    time_block(plain_model, plain_optimizer, x, y, 10, 1)
+    time_block(watched_model, watched_optimizer, x, y, 10, 1, monitor)
     plain, watched = [], []
-    next_step = 6
-    for _ in range(repeats):
-        plain.append(time_block(plain_model, plain_optimizer, x, y, steps, next_step))
-        watched.append(time_block(watched_model, watched_optimizer, x, y, steps, next_step,
+    next_step = 11
+    for _ in range(max(steps // every, 1)):
+        plain.append(time_block(plain_model, plain_optimizer, x, y, every, next_step))
+        watched.append(time_block(watched_model, watched_optimizer, x, y, every, next_step,
                                   monitor))
-        next_step += steps
+        next_step += every
     monitor.close()
     return {
         "plain": statistics.median(t[0] for t in plain),
@@ -97,9 +101,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=None,
                         help="limit OpenBLAS to this many threads (default: its own choice)")
-    parser.add_argument("--repeats", type=int, default=7,
-                        help="blocks per variant; the median is reported (default 7)")
-    parser.add_argument("--steps", type=int, default=20, help="steps per block (default 20)")
+    parser.add_argument("--steps", type=int, default=400,
+                        help="timed steps per model and setting (default 400)")
     args = parser.parse_args()
     if args.threads is not None:
         # Must be set before NumPy loads OpenBLAS.
@@ -109,7 +112,7 @@ def main() -> None:
     import numpy as np
 
     print(f"MLP {'-'.join(map(str, SIZES))}, batch {BATCH}, float32, Adam; "
-          f"{args.repeats} blocks of {args.steps} steps; NumPy {np.__version__}, "
+          f"{args.steps} steps in alternating blocks; NumPy {np.__version__}, "
           f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"threads {args.threads or 'default'}")
     print()
@@ -117,9 +120,11 @@ def main() -> None:
           "CPU ms/step monitored | CPU ratio |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     with tempfile.TemporaryDirectory() as folder:
-        for every in (1, 10):
-            t = measure(every, args.repeats, args.steps, Path(folder))
+        for every, track_updates in ((1, True), (10, True), (1, False)):
+            t = measure(every, args.steps, Path(folder), track_updates)
             label = f"every {every} step{'s' if every > 1 else ''}"
+            if not track_updates:
+                label += ", no update ratio"
             print(f"| {label} | {t['plain'] * 1e3:.2f} | {t['watched'] * 1e3:.2f} | "
                   f"{t['watched'] / t['plain']:.3f} | {t['plain_cpu'] * 1e3:.2f} | "
                   f"{t['watched_cpu'] * 1e3:.2f} | {t['watched_cpu'] / t['plain_cpu']:.3f} |")

@@ -406,3 +406,12 @@ def test_record_after_close_raises(batch):
     run_steps(model, monitor, x, y, steps=1)
     with pytest.raises(ValueError, match="not attached"):
         monitor.record(2, 0.5)
+
+
+def test_update_ratio_can_be_skipped(batch):
+    x, y = batch
+    model = small_model(np.random.default_rng(0))
+    monitor = Monitor(track_updates=False).attach(model)
+    run_steps(model, monitor, x, y, steps=2)
+    assert all(layer.update_ratio is None for layer in monitor.records[-1].layers)
+    assert monitor.records[-1].layers[0].weight_grad_norm > 0
