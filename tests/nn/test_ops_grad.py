@@ -208,6 +208,14 @@ def test_max_ties_along_axis():
     np.testing.assert_array_equal(grad, [[0.5, 0.5], [0.0, 1.0]])
 
 
+def test_max_nan_slice_gradient_is_nan():
+    # torch.amax and jax.numpy.max give NaN to every entry of a slice whose maximum is NaN.
+    x = nn.Tensor(np.array([[1.0, np.nan], [2.0, 0.0]]), requires_grad=True)
+    x.max(axis=1).sum().backward()
+    assert np.all(np.isnan(x.grad[0]))
+    np.testing.assert_array_equal(x.grad[1], [1.0, 0.0])
+
+
 def test_gelu_exact_erf_value():
     # GELU(1) = Φ(1) = 0.8413447460685429 (standard normal CDF at 1).
     x = nn.Tensor(np.array([1.0]))

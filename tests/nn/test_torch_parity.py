@@ -92,6 +92,11 @@ def test_pow_edge_points_match_torch():
         assert_matches_torch(lambda a, b: a**b, torch.pow, base, exponent)
 
 
+def test_max_with_nan_matches_torch():
+    x = np.array([[1.0, np.nan, 2.0], [3.0, 1.0, 3.0]])
+    assert_matches_torch(lambda t: t.max(axis=1), lambda t: torch.amax(t, dim=1), x)
+
+
 def test_matmul_matches_torch():
     assert_matches_torch(lambda a, b: a @ b, torch.matmul,
                          rng.normal(size=(2, 3, 4)), rng.normal(size=(4, 5)))
