@@ -23,7 +23,10 @@ class BudgetRow:
     2 c_A c_B u(x_A) u(x_B) r(x_A, x_B), the coefficient r in ``correlation``, and None for
     the per-input fields. A "second order" row has the Hessian terms of second-order
     propagation. ``share`` is the variance term divided by the output variance u_c², so the
-    shares of all rows add up to 1; correlation rows may have negative shares.
+    shares of all rows add up to 1; correlation rows may have negative shares. When
+    u_c² is 0, every share is 0. When correlations cancel most of the variance, shares
+    grow far beyond 1 with opposite signs, and near an exact cancellation they carry
+    mostly round-off.
     """
 
     input: str
