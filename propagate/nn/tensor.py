@@ -169,6 +169,9 @@ class Tensor:
         The graph is kept, so a second call adds the same gradients to ``.grad`` again.
         NOTE: gradients are plain arrays, so a gradient of a gradient (PyTorch's
         ``create_graph=True``) is not supported.
+        NOTE: the graph refers to the input arrays rather than copying them, and there is no
+        version counter, so changing a tensor's ``data`` in place between forward and
+        backward (e.g. an optimizer step) silently changes the gradients. PyTorch raises.
         """
         if not self.requires_grad:
             raise GradientError(

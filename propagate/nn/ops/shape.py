@@ -50,7 +50,12 @@ class Transpose(Primitive):
 @register
 class GetItem(Primitive):
     """Basic and integer-array indexing. The VJP scatters with ``np.add.at``, so an entry
-    selected several times receives the sum of its adjoints."""
+    selected several times receives the sum of its adjoints.
+
+    NOTE: each VJP allocates a dense gradient of the whole input, so taking T slices of one
+    tensor costs O(T · input size) in backward; 2000 slices of a (2000, 64, 32) array took
+    about 10 s on a 2-core machine.
+    """
 
     name = "getitem"
 
