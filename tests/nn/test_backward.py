@@ -305,6 +305,11 @@ def test_matmul_mismatch_names_shapes():
         nn.Tensor(np.ones((2, 3))) @ nn.Tensor(np.ones((4, 5)))
 
 
+def test_matmul_scalar_operand_message():
+    with pytest.raises(ShapeError, match=r"at least 1 dimension, got shapes \(\) and \(3,\)"):
+        nn.Tensor(2.0) @ nn.Tensor(np.ones(3))
+
+
 def test_stack_mismatch_names_shapes():
     with pytest.raises(ShapeError, match=r"\(2,\).*\(3,\)"):
         nn.stack([nn.Tensor(np.ones(2)), nn.Tensor(np.ones(3))])

@@ -16,6 +16,11 @@ class MatMul(Primitive):
     @staticmethod
     def forward(a, b):
         a, b = match_float_dtype(a, b)
+        if a.ndim == 0 or b.ndim == 0:
+            raise ShapeError(
+                f"matmul needs operands with at least 1 dimension, got shapes {a.shape} and "
+                f"{b.shape}; use * to multiply by a scalar"
+            )
         try:
             return np.matmul(a, b), (a, b)
         except ValueError:
