@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from propagate import nn
 from propagate.nn import functional as F
@@ -95,6 +99,47 @@ def test_pow_edge_points_match_torch():
 def test_max_with_nan_matches_torch():
     x = np.array([[1.0, np.nan, 2.0], [3.0, 1.0, 3.0]])
     assert_matches_torch(lambda t: t.max(axis=1), lambda t: torch.amax(t, dim=1), x)
+
+
+@st.composite
+def broadcast_case(draw):
+    """Two broadcastable shapes whose axes may have length 0 or 1, an axis draw, keepdims."""
+    ndim = draw(st.integers(1, 3))
+    full = draw(st.lists(st.integers(0, 3), min_size=ndim, max_size=ndim))
+
+    def operand():
+        kept = full[draw(st.integers(0, ndim)):]
+        return tuple(1 if draw(st.booleans()) else n for n in kept)
+
+    return operand(), operand(), draw(st.integers(0, 2)), draw(st.booleans())
+
+
+@settings(max_examples=30, deadline=None)
+@given(case=broadcast_case(), op=st.sampled_from(["add", "sub", "mul", "div"]),
+       reduction=st.sampled_from(["sum", "mean"]))
+def test_broadcast_reduce_matches_torch(case, op, reduction):
+    a_shape, b_shape, axis_draw, keepdims = case
+    out_ndim = max(len(a_shape), len(b_shape))
+    # Negative axes for odd draws; None when both operands are 0-d.
+    axis = None if out_ndim == 0 else axis_draw % out_ndim - (out_ndim if axis_draw % 2 else 0)
+    a = rng.uniform(0.5, 2.0, size=a_shape)
+    b = rng.uniform(0.5, 2.0, size=b_shape)
+    combine = {"add": lambda x, y: x + y, "sub": lambda x, y: x - y,
+               "mul": lambda x, y: x * y, "div": lambda x, y: x / y}[op]
+
+    def ours(x, y):
+        return getattr(combine(x, y), reduction)(axis=axis, keepdims=keepdims)
+
+    def theirs(x, y):
+        out = combine(x, y)
+        if axis is None:
+            return getattr(out, reduction)()
+        return getattr(out, reduction)(dim=axis, keepdim=keepdims)
+
+    # A mean over an axis of length 0 is NaN in both libraries.
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        assert_matches_torch(ours, theirs, a, b)
 
 
 def test_matmul_matches_torch():
