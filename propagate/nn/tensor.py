@@ -14,7 +14,7 @@ from propagate.nn import ops  # noqa: F401  (importing registers every primitive
 from propagate.nn.autograd import PRIMITIVES, is_anomaly_enabled, is_grad_enabled, run_backward
 
 _hook_ids = itertools.count()
-# NumPy 1.25 moved AxisError to numpy.exceptions; 2.0 removed the old name.
+# NumPy 1.25 moved AxisError to numpy.exceptions, and NumPy 2.0 removed the old name.
 _AxisError = np.exceptions.AxisError if hasattr(np, "exceptions") else np.AxisError
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 

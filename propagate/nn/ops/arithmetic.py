@@ -32,8 +32,8 @@ def broadcast(name: str, operation, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def match_float_dtype(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Cast an integer or boolean operand to the dtype of a floating-point partner.
 
-    NumPy turns float32 with int64 into float64. PyTorch keeps the floating dtype, and so
-    does the engine, so integer data never silently upcasts a float32 model.
+    NumPy turns float32 with int64 into float64. PyTorch keeps the floating dtype, and so do
+    the arithmetic primitives and matmul, so integer data does not upcast a float32 tensor.
     """
     a_float = np.issubdtype(a.dtype, np.floating)
     b_float = np.issubdtype(b.dtype, np.floating)
@@ -136,14 +136,14 @@ class Pow(Primitive):
         grad_a = grad_b = None
         if needs[0]:
             # d(a**b)/da = b * a**(b-1), taken as 0 where b = 0 because a**0 is constant in
-            # a; otherwise 0**0 would give 0 * 0**-1 = NaN. PyTorch masks b = 0 the same way.
+            # a. Without the mask 0**0 would give 0 * 0**-1 = NaN. PyTorch masks b = 0 too.
             with np.errstate(divide="ignore", invalid="ignore"):
                 local = np.where(b == 0, 0, b * a ** (b - 1))
             grad_a = unbroadcast(g * local, a.shape, a.dtype)
         if needs[1]:
-            # d(a**b)/db = a**b * log(a). At a = 0 and b >= 0 the power is 0 or 1 near the
-            # point, so the gradient is taken as 0 instead of 0 * (-inf) = NaN. For b < 0 it
-            # stays inf * (-inf) = -inf. Both cases match PyTorch.
+            # d(a**b)/db = a**b * log(a). At a = 0, a**b is 0 for every b > 0, so the gradient
+            # is 0 there, and PyTorch also takes 0 at b = 0 instead of 0 * (-inf) = NaN. For
+            # b < 0 it stays inf * (-inf) = -inf, as in PyTorch.
             with np.errstate(divide="ignore", invalid="ignore"):
                 local = np.where((a == 0) & (b >= 0), 0, out * np.log(a))
             grad_b = unbroadcast(g * local, b.shape, b.dtype)
