@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import sympy
 
 from propagate.errors import GraphError
+from propagate.symbolic.exact import substitute
 from propagate.symbolic.printing import to_display, to_latex
 
 
@@ -161,20 +162,25 @@ class Chain:
         Raises
         ------
         GraphError
-            If an input that a factor needs has no value.
+            If an input that a factor needs has no value or a path has no real value.
         """
         values = self.graph.values(at, names=[self.output])
         replacements = {self.graph.symbol(name): value for name, value in values.items()}
         results = []
-        for path in self.paths:
-            value = path.product.xreplace(replacements)
+        for number, path in enumerate(self.paths, start=1):
+            head = f"path {number} of ∂{self.output}/∂{self.wrt}"
+            value = substitute(path.product, replacements, head, GraphError)
             free = sorted(s.name for s in value.free_symbols)
             if free:
                 raise GraphError(
                     f"missing value for input '{free[0]}'; give it in `at`, "
                     f"e.g. at={{'{free[0]}': 1.0}}"
                 )
-            results.append(float(value.evalf(17)))
+            value = value.evalf(17)
+            try:
+                results.append(float(value))
+            except TypeError as exc:
+                raise GraphError(f"{head} has no real value at {dict(at)}: {value}") from exc
         return ChainValue(tuple(results), float(sum(results)))
 
 

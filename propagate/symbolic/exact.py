@@ -2,10 +2,15 @@
 
 sympy computes sums, products and powers of exact rationals in full when it builds an
 expression. So ``9**9**9``, ``exp(10**20*log(10))`` or a chain of nodes that each square a
-constant would take minutes and gigabytes. Every exact number built from user input is kept
-below :data:`MAX_DIGITS` decimal digits in numerator and denominator, estimated before the
-number is built. The limit also keeps every such number printable, because by default
-Python rejects converting an integer of more than 4,300 digits to text.
+constant would take minutes and gigabytes. The size of each such number is estimated
+before it is built:
+
+- a parsed expression keeps below :data:`MAX_DIGITS` decimal digits in numerator and
+  denominator, which also keeps it printable (by default Python rejects converting an
+  integer of more than 4,300 digits to text);
+- substituting nodes or exact input values keeps below :data:`MAX_SUBSTITUTED_DIGITS`,
+  which leaves room for exact inputs such as the float 1e-300 as a fraction (about 1,000
+  digits) raised to small powers.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import math
 import sympy
 
 MAX_DIGITS = 1000
+MAX_SUBSTITUTED_DIGITS = 100_000
 
 _LOG10_2 = math.log10(2)
 
@@ -94,6 +100,8 @@ def _log_power_digits(term) -> float:
 def substitute(expr, replacements: dict, context: str, error=ValueError):
     """Return ``expr.xreplace(replacements)``, refusing to build an oversized exact number.
 
+    An exact number is oversized above :data:`MAX_SUBSTITUTED_DIGITS` digits.
+
     Parameters
     ----------
     expr : sympy.Basic
@@ -102,7 +110,7 @@ def substitute(expr, replacements: dict, context: str, error=ValueError):
     context : str
         Where the expression comes from, for the error message, e.g. ``"node 'b'"``.
     error : type
-        Exception class raised when an exact number would exceed :data:`MAX_DIGITS`.
+        Exception class raised when an exact number would be oversized.
     """
     cache: dict = {}
 
@@ -118,10 +126,10 @@ def substitute(expr, replacements: dict, context: str, error=ValueError):
             result = node
         else:
             size = estimated_digits(node.func, args)
-            if size > MAX_DIGITS:
+            if size > MAX_SUBSTITUTED_DIGITS:
                 raise error(
                     f"{context}: an exact number with {size_text(size)} digits would be "
-                    f"built (limit {MAX_DIGITS}); use smaller constants or floats"
+                    f"built (limit {MAX_SUBSTITUTED_DIGITS:,}); use smaller constants or floats"
                 )
             result = node.func(*args)
         cache[node] = result

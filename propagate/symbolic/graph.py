@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 import sympy
 
 from propagate.errors import GraphError, ParseError
+from propagate.symbolic.exact import substitute
 from propagate.symbolic.parser import CONSTANTS, FUNCTIONS, is_valid_name, parse
 
 logger = logging.getLogger(__name__)
@@ -286,14 +287,24 @@ class Graph:
         for name in self.ancestors(nodes):
             if name not in self._full:
                 local = self._nodes[name]
-                self._full[name] = local.xreplace(
+                # Writing a node in inputs multiplies out exact constants of earlier nodes,
+                # so the substitution bounds their size (a = 9; b = a^a^a would not end).
+                self._full[name] = substitute(
+                    local,
                     {
                         self._symbols[p]: self._full[p]
                         for p in self._parents[name]
                         if p in self._full
-                    }
+                    },
+                    f"node '{name}' written in inputs",
+                    GraphError,
                 )
-        return expr.xreplace({self._symbols[name]: self._full[name] for name in nodes})
+        return substitute(
+            expr,
+            {self._symbols[name]: self._full[name] for name in nodes},
+            "expression written in inputs",
+            GraphError,
+        )
 
     # Reverse sweep.
 
@@ -421,8 +432,11 @@ class Graph:
                     f"missing value for input '{missing[0]}'; give it in `at`, "
                     f"e.g. at={{'{missing[0]}': 1.0}}"
                 )
-            local = self._nodes[name].xreplace(
-                {self._symbols[p]: values[p] for p in self._parents[name]}
+            local = substitute(
+                self._nodes[name],
+                {self._symbols[p]: values[p] for p in self._parents[name]},
+                f"value of node '{name}'",
+                GraphError,
             )
             values[name] = local.evalf(dps)
         return values
@@ -447,7 +461,12 @@ class Graph:
                 f"missing value for input '{missing[0]}'; give it in `at`, "
                 f"e.g. at={{'{missing[0]}': 1.0}}"
             )
-        result = expr.xreplace({self._symbols[name]: values[name] for name in names})
+        result = substitute(
+            expr,
+            {self._symbols[name]: values[name] for name in names},
+            f"value of {item}",
+            GraphError,
+        )
         result = result.evalf(dps or 17)
         if not result.is_number:
             raise GraphError(f"cannot evaluate {item} to a number, got {result}")
@@ -483,7 +502,9 @@ class Graph:
         replacements = {self._symbols[name]: value for name, value in values.items()}
         results = {}
         for name in wrt:
-            value = adjoint[name].xreplace(replacements).evalf(digits)
+            value = substitute(
+                adjoint[name], replacements, f"value of ∂{output}/∂{name}", GraphError
+            ).evalf(digits)
             free = sorted(s.name for s in value.free_symbols)
             if free:
                 raise GraphError(

@@ -7,10 +7,13 @@
 
 from __future__ import annotations
 
+import sys
+
 import sympy
 from sympy.printing.str import StrPrinter
 
-from propagate.errors import ParseError
+from propagate.errors import GraphError, ParseError
+from propagate.symbolic.exact import digits
 
 
 class TextPrinter(StrPrinter):
@@ -47,7 +50,26 @@ def _as_expression(expr) -> sympy.Basic:
             f"expected a sympy expression, got text {str(expr)[:40]!r}; "
             "parse it first with propagate.symbolic.parse"
         )
-    return sympy.sympify(expr, strict=True)
+    expr = sympy.sympify(expr, strict=True)
+    _check_printable(expr)
+    return expr
+
+
+def _check_printable(expr: sympy.Basic) -> None:
+    """Raise a GraphError for an integer longer than Python converts to text.
+
+    Python 3.11 and later (and 3.10.7 and later) reject converting an integer of more than
+    ``sys.get_int_max_str_digits()`` digits (4,300 by default) with a bare ValueError.
+    """
+    limit = getattr(sys, "get_int_max_str_digits", lambda: 0)()
+    if not limit:
+        return
+    largest = max((digits(number) for number in expr.atoms(sympy.Rational)), default=0)
+    if largest >= limit:
+        raise GraphError(
+            f"the expression contains an exact number of about {largest:,.0f} digits, "
+            f"more than Python prints (limit {limit:,}); use smaller constants"
+        )
 
 
 def to_text(expr) -> str:

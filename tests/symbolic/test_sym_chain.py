@@ -98,3 +98,10 @@ def test_chain_too_many_paths():
 def test_chain_evaluate_missing_value(neuron):
     with pytest.raises(GraphError, match="missing value"):
         neuron.chain("L", "w").evaluate({"w": 1.0})
+
+
+def test_chain_value_not_real_raises():
+    chain = Graph.from_text({"f": "sqrt(x)"}).chain("f", "x")
+    with pytest.raises(GraphError) as info:
+        chain.evaluate({"x": 0.0})
+    assert "path 1" in str(info.value)

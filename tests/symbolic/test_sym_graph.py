@@ -318,3 +318,32 @@ def test_relu_graph_gradient_not_heaviside():
     g.add_inputs("x")
     g.add_node("L", relu(x))
     assert not g.gradient("L")["x"].has(sympy.Heaviside)
+
+
+# Exact constants that nodes combine are bounded in size, as in the parser.
+
+
+def test_graph_power_of_constant_nodes_rejected():
+    graph = Graph.from_text("a = 9; b = a^a^a")
+    with pytest.raises(GraphError) as info:
+        graph.expression("b")
+    assert "node 'b'" in str(info.value)
+
+
+def test_graph_squaring_chain_rejected():
+    # a40 would be 10**(2**40), a number of about 10**12 digits.
+    definitions = ["a0 = 10", *[f"a{i} = a{i - 1}*a{i - 1}" for i in range(1, 41)]]
+    graph = Graph.from_text([*definitions, "L = a40*x"])
+    with pytest.raises(GraphError):
+        graph.gradient("L")
+
+
+def test_graph_evaluate_exact_power_rejected():
+    graph = Graph.from_text({"f": "x^(10^20)"})
+    with pytest.raises(GraphError):
+        graph.evaluate("f", {"x": 2})
+
+
+def test_graph_constant_nodes_within_limit():
+    graph = Graph.from_text("a = 10^900; b = a*a*a; L = b*x")
+    assert graph.gradient("L")["x"] == sympy.Integer(10) ** 2700
