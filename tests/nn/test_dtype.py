@@ -58,6 +58,14 @@ def test_integer_matrix_matmul_keeps_float32():
     assert weight.grad.dtype == F32
 
 
+def test_integer_array_joined_keeps_float32():
+    # PyTorch 2.x: torch.cat and torch.stack of float32 with int64 give float32.
+    x = nn.Tensor(np.ones(3, dtype=F32), requires_grad=True)
+    counts = np.array([1, 2, 3])
+    joined = [nn.concatenate([x, counts]), nn.stack([counts, x])]
+    assert [r.dtype for r in joined] == [np.dtype(F32)] * 2
+
+
 def test_integer_operand_float32_gradient_values():
     x = nn.Tensor(np.array([1.0, 2.0], dtype=F32), requires_grad=True)
     (x * np.array([3, 4])).sum().backward()

@@ -29,19 +29,18 @@ def broadcast(name: str, operation, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         ) from None
 
 
-def match_float_dtype(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Cast an integer or boolean operand to the dtype of a floating-point partner.
+def match_float_dtype(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Cast integer and boolean operands to the dtype of their floating-point partners.
 
     NumPy turns float32 with int64 into float64. PyTorch keeps the floating dtype, and so do
-    the arithmetic primitives and matmul, so integer data does not upcast a float32 tensor.
+    the arithmetic primitives, matmul, concatenate and stack, so integer data does not
+    upcast a float32 tensor. Floating operands keep their dtypes.
     """
-    a_float = np.issubdtype(a.dtype, np.floating)
-    b_float = np.issubdtype(b.dtype, np.floating)
-    if a_float and not b_float and _is_integral(b):
-        return a, b.astype(a.dtype)
-    if b_float and not a_float and _is_integral(a):
-        return a.astype(b.dtype), b
-    return a, b
+    floating = [a.dtype for a in arrays if np.issubdtype(a.dtype, np.floating)]
+    if not floating or len(floating) == len(arrays):
+        return arrays
+    target = np.result_type(*floating)
+    return tuple(a.astype(target) if _is_integral(a) else a for a in arrays)
 
 
 def _is_integral(array: np.ndarray) -> bool:

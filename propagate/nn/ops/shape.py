@@ -6,6 +6,7 @@ import numpy as np
 
 from propagate.errors import ShapeError
 from propagate.nn.autograd import Primitive, register
+from propagate.nn.ops.arithmetic import match_float_dtype
 
 
 @register
@@ -76,6 +77,7 @@ class Concatenate(Primitive):
 
     @staticmethod
     def forward(*arrays, axis=0):
+        arrays = match_float_dtype(*arrays)
         if any(a.ndim == 0 for a in arrays):
             raise ShapeError("concatenate: 0-d tensors have no axis to join along; use stack")
         if not -arrays[0].ndim <= axis < arrays[0].ndim:
@@ -106,6 +108,7 @@ class Stack(Primitive):
 
     @staticmethod
     def forward(*arrays, axis=0):
+        arrays = match_float_dtype(*arrays)
         out = np.stack(arrays, axis=axis)
         return out, (axis, [a.dtype for a in arrays])
 
