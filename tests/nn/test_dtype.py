@@ -66,6 +66,17 @@ def test_integer_array_joined_keeps_float32():
     assert [r.dtype for r in joined] == [np.dtype(F32)] * 2
 
 
+@pytest.mark.parametrize(
+    "layer",
+    [lambda: nn.BatchNorm1d(4, dtype=F32), lambda: nn.BatchNorm1d(4, dtype=F32).eval(),
+     lambda: nn.LayerNorm(4, dtype=F32)],
+    ids=["batchnorm", "batchnorm_eval", "layernorm"],
+)
+def test_integer_input_normalisation_float32(layer):
+    out = layer()(np.arange(12).reshape(3, 4))
+    assert out.dtype == F32
+
+
 def test_integer_operand_float32_gradient_values():
     x = nn.Tensor(np.array([1.0, 2.0], dtype=F32), requires_grad=True)
     (x * np.array([3, 4])).sum().backward()

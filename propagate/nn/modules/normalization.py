@@ -7,7 +7,21 @@ import numpy as np
 from propagate.errors import ShapeError
 from propagate.nn.modules.linear import DEFAULT_DTYPE
 from propagate.nn.modules.module import Module
-from propagate.nn.tensor import Parameter, as_tensor
+from propagate.nn.tensor import Parameter, Tensor, as_tensor
+
+
+def _float_input(x, *references) -> Tensor:
+    """Return ``x`` as a Tensor, converting integer data to the first reference's dtype.
+
+    The mean of integers is float64 in NumPy, which would turn a float32 layer's output into
+    float64. Without a reference array (no affine parameters or running statistics) the
+    default dtype is used.
+    """
+    x = as_tensor(x)
+    if np.issubdtype(x.dtype, np.floating):
+        return x
+    dtypes = [r.dtype for r in references if r is not None]
+    return Tensor(x.data.astype(dtypes[0] if dtypes else DEFAULT_DTYPE))
 
 
 class BatchNorm1d(Module):
@@ -40,7 +54,7 @@ class BatchNorm1d(Module):
             self.register_buffer("num_batches_tracked", np.zeros((), dtype=np.int64))
 
     def forward(self, x):
-        x = as_tensor(x)
+        x = _float_input(x, self.weight, getattr(self, "running_mean", None))
         if x.ndim not in (2, 3) or x.shape[1] != self.num_features:
             raise ShapeError(
                 f"BatchNorm1d({self.num_features}) expects input of shape (N, "
@@ -108,7 +122,7 @@ class LayerNorm(Module):
             self.bias = None
 
     def forward(self, x):
-        x = as_tensor(x)
+        x = _float_input(x, self.weight)
         k = len(self.normalized_shape)
         if x.shape[x.ndim - k:] != self.normalized_shape:
             raise ShapeError(
