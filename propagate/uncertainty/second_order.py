@@ -68,7 +68,8 @@ def second_order(
         raise QuantityError(
             "second-order propagation supports independent inputs only, but "
             f"{input_names[rows[0]]} and {input_names[cols[0]]} are correlated; use "
-            "method='monte-carlo' for a non-linear model with correlated inputs"
+            "Monte Carlo (method='monte-carlo', --method monte-carlo) for a non-linear model "
+            "with correlated inputs"
         )
     for name, distribution in zip(input_names, distributions or (), strict=False):
         if distribution != "normal":
