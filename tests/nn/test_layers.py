@@ -261,6 +261,15 @@ def test_parameter_replaces_plain_attribute():
     np.testing.assert_array_equal(layer(x).data, x @ layer.weight.data.T)
 
 
+def test_load_state_dict_updates_views():
+    # PyTorch copies into the parameter, so a detached view sees the loaded values.
+    model = mlp(seed=0)
+    view = model[0].weight.detach()
+    state = mlp(seed=1).state_dict()
+    model.load_state_dict(state)
+    np.testing.assert_array_equal(view.data, state["0.weight"])
+
+
 def test_batchnorm_state_includes_buffers():
     keys = set(nn.BatchNorm1d(3).state_dict())
     assert keys == {"weight", "bias", "running_mean", "running_var", "num_batches_tracked"}

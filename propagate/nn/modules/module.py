@@ -201,6 +201,8 @@ class Module:
     def load_state_dict(self, state: dict, strict: bool = True) -> None:
         """Copy arrays from ``state`` into the parameters and buffers, keeping their dtypes.
 
+        Parameters are overwritten in place, so arrays that share their data see the change.
+
         Raises
         ------
         DataError
@@ -241,7 +243,13 @@ class Module:
                 continue
             value = np.asarray(state[key])
             if isinstance(store[name], Parameter):
-                store[name].data = value.astype(store[name].data.dtype, copy=True)
+                param = store[name]
+                # Copy in place, as PyTorch does, so views of the data (detach(), numpy())
+                # see the loaded values. A read-only array is replaced instead.
+                if param.data.flags.writeable:
+                    param.data[...] = value
+                else:
+                    param.data = value.astype(param.data.dtype, copy=True)
             else:
                 store[name] = value.astype(store[name].dtype, copy=True)
 
