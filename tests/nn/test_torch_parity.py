@@ -120,8 +120,11 @@ def broadcast_case(draw):
 def test_broadcast_reduce_matches_torch(case, op, reduction):
     a_shape, b_shape, axis_draw, keepdims = case
     out_ndim = max(len(a_shape), len(b_shape))
-    # Negative axes for odd draws; None when both operands are 0-d.
-    axis = None if out_ndim == 0 else axis_draw % out_ndim - (out_ndim if axis_draw % 2 else 0)
+    axis = None  # both operands 0-d: reduce everything
+    if out_ndim:
+        axis = axis_draw % out_ndim
+        if axis_draw % 2:
+            axis -= out_ndim  # odd draws use the negative spelling of the axis
     a = rng.uniform(0.5, 2.0, size=a_shape)
     b = rng.uniform(0.5, 2.0, size=b_shape)
     combine = {"add": lambda x, y: x + y, "sub": lambda x, y: x - y,

@@ -91,9 +91,9 @@ class Max(Primitive):
     @staticmethod
     def vjp(g, ctx, needs):
         axes, keepdims, winners, count = ctx
-        # Multiplying by the mask (rather than np.where) keeps PyTorch's and JAX's answer for
-        # a slice whose maximum is NaN: no entry equals it, count is 0, and every entry's
-        # gradient becomes (g / 0) * 0 = NaN, so the NaN is not hidden behind zeros.
+        # Multiplying by the mask (rather than np.where) gives the result of PyTorch and JAX
+        # for a slice whose maximum is NaN. No entry equals NaN, so count is 0 and every
+        # entry's gradient becomes (g / 0) * 0 = NaN instead of hiding the NaN behind zeros.
         with np.errstate(divide="ignore", invalid="ignore"):
             share = _expand(g, axes, keepdims) / count.astype(g.dtype)
             return ((share * winners).astype(g.dtype, copy=False),)
