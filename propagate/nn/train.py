@@ -686,7 +686,7 @@ class Trainer:
             initial=self.step,
             disable=not self._show_progress(),
             unit="step",
-            dynamic_ncols=True,
+            **_bar_size(),
         )
         try:
             # Each step checks the loss and every gradient and raises NonFiniteError naming
@@ -891,6 +891,21 @@ class Trainer:
             raise _damaged(path, exc) from None
         logger.info("resumed %s at epoch %d, step %d", path, trainer.epoch, trainer.step)
         return trainer
+
+
+def _bar_size() -> dict:
+    """Return tqdm's size options: a fixed 80x24 when stderr's terminal reports 0x0.
+
+    A new pseudo-terminal (``script``, ``docker run -t`` before the size is set) reports
+    0 columns and 0 rows, and tqdm then prints nothing. Otherwise the bar follows the width.
+    """
+    try:
+        size = os.get_terminal_size(sys.stderr.fileno())
+    except (OSError, ValueError, AttributeError):
+        return {"dynamic_ncols": True}
+    if size.columns == 0 or size.lines == 0:
+        return {"ncols": 80, "nrows": 24}
+    return {"dynamic_ncols": True}
 
 
 def _damaged(path: Path, exc: Exception) -> CheckpointError:

@@ -2,6 +2,8 @@
 
 import json
 import math
+import os
+import sys
 
 import numpy as np
 import pytest
@@ -297,3 +299,38 @@ def test_training_data_outputs():
     assert data.n_outputs == 3
     data.task = "regression"
     assert data.n_outputs == 1
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal")
+def test_progress_bar_on_zero_size_terminal(monkeypatch):
+    import pty
+    import threading
+
+    # A fresh pseudo-terminal reports 0 columns and 0 rows, as `script` and `docker run -t`
+    # do before the size is set.
+    master, slave = pty.openpty()
+    chunks = []
+
+    def drain():
+        while True:
+            try:
+                data = os.read(master, 4096)
+            except OSError:
+                return
+            if not data:
+                return
+            chunks.append(data)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    with open(slave, "w", buffering=1, encoding="utf-8", closefd=True) as terminal:
+        monkeypatch.setattr(sys, "stderr", terminal)
+        trainer = digits_trainer(epochs=1, batch_size=256)
+        trainer.progress = True
+        trainer.fit()
+        monkeypatch.undo()
+    reader.join(timeout=10)
+    os.close(master)
+    output = b"".join(chunks).decode("utf-8", errors="replace")
+    assert "epoch 1/1" in output
+    assert "step" in output
