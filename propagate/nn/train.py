@@ -896,8 +896,9 @@ class Trainer:
 def _bar_size() -> dict:
     """Return tqdm's size options: a fixed 80x24 when stderr's terminal reports 0x0.
 
-    A new pseudo-terminal (``script``, ``docker run -t`` before the size is set) reports
-    0 columns and 0 rows, and tqdm then prints nothing. Otherwise the bar follows the width.
+    A pseudo-terminal whose size was never set (``script`` run without a terminal, for
+    one) reports 0 columns and 0 rows, and tqdm then prints nothing. Otherwise the bar
+    follows the terminal's width.
     """
     try:
         size = os.get_terminal_size(sys.stderr.fileno())

@@ -306,8 +306,7 @@ def test_progress_bar_on_zero_size_terminal(monkeypatch):
     import pty
     import threading
 
-    # A fresh pseudo-terminal reports 0 columns and 0 rows, as `script` and `docker run -t`
-    # do before the size is set.
+    # A fresh pseudo-terminal reports 0 columns and 0 rows until its size is set.
     master, slave = pty.openpty()
     chunks = []
 
