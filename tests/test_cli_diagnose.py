@@ -126,3 +126,19 @@ def test_plot_without_matplotlib_exit_2(diagnose_run, monkeypatch, capsys):
     assert status == 2
     assert 'pip install "propagate[plots]"' in error
     assert len(error.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("line", ['{"step":1,"loss":1.0,"layers":[1]}', "[1, 2]",
+                                  '{"step":1,"loss":null,"layers":[]}'])
+def test_plot_corrupt_log_exit_2(tmp_path, line):
+    (tmp_path / "monitor.jsonl").write_text(line + '\n{"step":2,"loss":1.0,"layers":[]}\n')
+    result = run_cli("plot", str(tmp_path))
+    assert_one_line_error(result)
+    assert "line 1" in result.stderr
+
+
+def test_plot_history_row_not_object_exit_2(tmp_path):
+    (tmp_path / "history.jsonl").write_text('{"epoch": 1, "train_loss": 1.0}\n[1]\n{}\n')
+    result = run_cli("plot", str(tmp_path))
+    assert_one_line_error(result)
+    assert "line 2" in result.stderr

@@ -1,8 +1,9 @@
 """``propagate plot``: draw a run's loss, gradient norms and update ratios as PNG files.
 
 Reads ``history.jsonl`` and ``monitor.jsonl`` from DIR, as written by ``propagate train``
-with a monitor or by ``propagate diagnose``, and writes ``loss.png``, ``grad_heatmap.png``,
-``grad_by_depth.png`` and ``update_ratio.png`` beside them. When DIR contains no log but its
+(history only), by a training run with a Monitor or by ``propagate diagnose``. Writes
+``loss.png`` and, with a monitor log, ``grad_heatmap.png``, ``grad_by_depth.png`` and
+``update_ratio.png`` beside them. When DIR contains no log but its
 subfolders do (the output of ``propagate diagnose``), each subfolder is plotted.
 Needs matplotlib: ``pip install "propagate[plots]"``.
 """
@@ -59,7 +60,7 @@ def _run_folders(root: Path) -> list[Path]:
     if not children:
         raise DataError(
             f"{root} contains neither {HISTORY_NAME} nor {LOG_NAME}; write them with "
-            f"propagate train --monitor or propagate diagnose"
+            f"propagate train --out, a Monitor or propagate diagnose"
         )
     return children
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from propagate.errors import CheckpointError, PropagateError
+from propagate.errors import CheckpointError
 from propagate.fileio import write_text_atomic
 
 logger = logging.getLogger(__name__)
@@ -159,23 +159,32 @@ class StepRecord:
 
     @classmethod
     def from_dict(cls, data: dict) -> StepRecord:
-        """Build a record from :meth:`to_dict` output or from one parsed log line."""
+        """Build a record from :meth:`to_dict` output or from one parsed log line.
+
+        Raises
+        ------
+        CheckpointError
+            If a key is missing or a value has the wrong type.
+        """
         try:
-            # Keys this version does not know (from a newer schema) are ignored.
-            layers = [
-                LayerStats(**{key: value for key, value in layer.items() if key in _LAYER_FIELDS})
-                for layer in data.get("layers", [])
-            ]
+            if not isinstance(data, dict):
+                raise TypeError(f"a record is a JSON object, not {type(data).__name__}")
+            layers = data.get("layers")
+            if layers is None:
+                layers = []
+            if not isinstance(layers, list):
+                raise TypeError(f"layers must be a list, not {type(layers).__name__}")
             return cls(
-                step=int(data["step"]),
-                loss=_to_float(data["loss"]),
-                lr=_to_float(data.get("lr")),
-                layers=layers,
-                epoch=data.get("epoch"),
+                step=_to_int("step", data["step"]),
+                loss=_to_float("loss", data["loss"]),
+                lr=_to_optional_float("lr", data.get("lr")),
+                layers=[_layer_from_dict(layer) for layer in layers],
+                epoch=None if data.get("epoch") is None else _to_int("epoch", data["epoch"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
+            detail = f"missing key {exc}" if isinstance(exc, KeyError) else str(exc)
             raise CheckpointError(
-                f"invalid monitor record ({exc}); expected the keys step, loss, lr and layers "
+                f"invalid monitor record ({detail}); expected the keys step, loss, lr and layers "
                 f"written by propagate.nn.monitor"
             ) from exc
 
@@ -183,12 +192,43 @@ class StepRecord:
 _LAYER_FIELDS = tuple(f.name for f in dataclasses.fields(LayerStats))
 
 
-def _to_float(value):
-    if value is None:
-        return None
-    if isinstance(value, str):
+_TEXT_FIELDS = ("name", "kind", "activation")
+
+
+def _to_int(key: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{key} must be a whole number, not {value!r}")
+    return value
+
+
+def _to_float(key: str, value) -> float:
+    if isinstance(value, str) and value in _NONFINITE_TEXT:
         return _NONFINITE_TEXT[value]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{key} must be a number, not {value!r}")
     return float(value)
+
+
+def _to_optional_float(key: str, value) -> float | None:
+    return None if value is None else _to_float(key, value)
+
+
+def _layer_from_dict(data) -> LayerStats:
+    """Build one :class:`LayerStats` from its log form; keys of a newer schema are ignored."""
+    if not isinstance(data, dict):
+        raise TypeError(f"a layer entry is a JSON object, not {data!r}")
+    values = {}
+    for key in _LAYER_FIELDS:
+        value = data.get(key)
+        if key in _TEXT_FIELDS:
+            if value is not None and not isinstance(value, str):
+                raise TypeError(f"layer {key} must be text, not {value!r}")
+        else:
+            value = _to_optional_float(f"layer {key}", value)
+        values[key] = value
+    if values["name"] is None or values["kind"] is None:
+        raise KeyError("name" if values["name"] is None else "kind")
+    return LayerStats(**values)
 
 
 def encode_nonfinite(value):
@@ -205,16 +245,6 @@ def encode_nonfinite(value):
     return value
 
 
-def _decode(value):
-    if isinstance(value, str) and value in _NONFINITE_TEXT:
-        return _NONFINITE_TEXT[value]
-    if isinstance(value, dict):
-        return {key: _decode(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_decode(item) for item in value]
-    return value
-
-
 def record_to_json(record: StepRecord) -> str:
     """Return ``record`` as one line of strict JSON (without the newline)."""
     data = record.to_dict()
@@ -227,7 +257,7 @@ def record_to_json(record: StepRecord) -> str:
 
 def record_from_json(line: str) -> StepRecord:
     """Parse one log line written by :func:`record_to_json`."""
-    return StepRecord.from_dict(_decode(json.loads(line)))
+    return StepRecord.from_dict(json.loads(line))
 
 
 class MonitorLog:
@@ -315,8 +345,13 @@ def read_log(path: str | os.PathLike) -> list[StepRecord]:
         lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError as exc:
         raise CheckpointError(
-            f"monitor log {path} not found; record one with propagate train --monitor "
-            f"or propagate diagnose"
+            f"monitor log {path} not found; record one with a Monitor "
+            f"(propagate.nn.monitor.attach_monitor) or with propagate diagnose"
+        ) from exc
+    except UnicodeDecodeError as exc:
+        raise CheckpointError(
+            f"monitor log {path} is not UTF-8 text ({exc.reason} at byte {exc.start}); "
+            f"pass a monitor.jsonl written by propagate.nn.monitor"
         ) from exc
 
     records = []
@@ -325,11 +360,15 @@ def read_log(path: str | os.PathLike) -> list[StepRecord]:
             continue
         try:
             records.append(record_from_json(line))
-        except (json.JSONDecodeError, PropagateError, KeyError) as exc:
+        except (json.JSONDecodeError, CheckpointError) as exc:
             if number == len(lines):
                 logger.warning("skipping the torn last line %d of %s: %s", number, path, exc)
                 continue
-            raise CheckpointError(f"{path}, line {number}: invalid monitor record ({exc})") from exc
+            if isinstance(exc, json.JSONDecodeError):
+                raise CheckpointError(
+                    f"{path}, line {number}: invalid JSON ({exc.msg} at column {exc.colno})"
+                ) from exc
+            raise CheckpointError(f"{path}, line {number}: {exc}") from exc
     return records
 
 

@@ -58,18 +58,30 @@ def read_history(path: str | os.PathLike) -> list[dict]:
     A torn last line is skipped with a warning, as for the monitor log.
     """
     path = Path(path)
-    lines = path.read_text(encoding="utf-8").splitlines()
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"history {path} is not UTF-8 text ({exc.reason} at byte {exc.start}); pass a "
+            f"history.jsonl written by propagate train"
+        ) from exc
     rows = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            rows.append(json.loads(line))
+            row = json.loads(line)
         except json.JSONDecodeError as exc:
             if number == len(lines):
                 logger.warning("skipping the torn last line %d of %s", number, path)
                 continue
             raise DataError(f"{path}, line {number}: invalid JSON ({exc.msg})") from exc
+        if not isinstance(row, dict):
+            raise DataError(
+                f"{path}, line {number}: expected a JSON object with keys such as epoch and "
+                f"train_loss, got {type(row).__name__}"
+            )
+        rows.append(row)
     return rows
 
 
@@ -350,7 +362,7 @@ def plot_run(run_dir: str | os.PathLike, steps: Sequence[int] | None = None) -> 
     if not history_path.exists() and not monitor_path.exists():
         raise DataError(
             f"{run_dir} contains neither {HISTORY_NAME} nor {LOG_NAME}; write them with "
-            f"propagate train --monitor or propagate diagnose"
+            f"propagate train --out, a Monitor or propagate diagnose"
         )
     _new_figure()  # fail early, before reading logs, when matplotlib is missing
 

@@ -415,3 +415,42 @@ def test_update_ratio_can_be_skipped(batch):
     run_steps(model, monitor, x, y, steps=2)
     assert all(layer.update_ratio is None for layer in monitor.records[-1].layers)
     assert monitor.records[-1].layers[0].weight_grad_norm > 0
+
+
+@pytest.mark.parametrize("line", [
+    '{"step":1,"loss":null,"layers":[]}',
+    '{"step":1,"loss":1.0,"layers":[1]}',
+    '[1, 2]',
+    '{"step":1,"loss":1.0,"layers":[{"name":"0","kind":"Linear","weight_grad_norm":"abc"}]}',
+    '{"step":1,"loss":1.0,"layers":[{"name":0,"kind":"Linear"}]}',
+    '{"step":1.7,"loss":1.0,"layers":[]}',
+    '{"step":true,"loss":1.0,"layers":[]}',
+    '{"step":1,"loss":1.0,"layers":{"a":1}}',
+    '{"step":1,"loss":1.0,"layers":[{"kind":"Linear"}]}',
+])
+def test_malformed_record_raises_checkpoint_error(tmp_path, line):
+    path = tmp_path / "monitor.jsonl"
+    path.write_text(line + '\n{"step":2,"loss":1.0,"layers":[]}\n')
+    with pytest.raises(CheckpointError, match="line 1: invalid monitor record"):
+        read_log(path)
+
+
+def test_invalid_json_line_named_once(tmp_path):
+    path = tmp_path / "monitor.jsonl"
+    path.write_text('not json\n{"step":2,"loss":1.0,"layers":[]}\n')
+    with pytest.raises(CheckpointError, match=r"line 1: invalid JSON \(Expecting value"):
+        read_log(path)
+
+
+def test_binary_log_raises_checkpoint_error(tmp_path):
+    path = tmp_path / "monitor.jsonl"
+    path.write_bytes(b"\x00\xff\xfe\n{}\n")
+    with pytest.raises(CheckpointError, match="not UTF-8"):
+        read_log(path)
+
+
+def test_layer_named_like_nonfinite_text_kept():
+    line = '{"step":1,"loss":"NaN","layers":[{"name":"Infinity","kind":"Linear"}]}'
+    record = record_from_json(line)
+    assert record.layers[0].name == "Infinity"
+    assert math.isnan(record.loss)

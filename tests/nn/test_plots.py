@@ -126,3 +126,18 @@ def test_regression_history_plots_rmse(tmp_path):
     (tmp_path / "history.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     path = plots.plot_run(tmp_path)[0]
     assert_valid_png(path)
+
+
+def test_history_row_not_object_rejected(tmp_path):
+    path = tmp_path / "history.jsonl"
+    first, second = (json.dumps(row) for row in make_history(2))
+    path.write_text(first + "\n[1]\n" + second + "\n")
+    with pytest.raises(DataError, match="line 2: expected a JSON object"):
+        plots.read_history(path)
+
+
+def test_binary_history_rejected(tmp_path):
+    path = tmp_path / "history.jsonl"
+    path.write_bytes(b"\xff\xfe\x00\n")
+    with pytest.raises(DataError, match="not UTF-8"):
+        plots.read_history(path)
