@@ -14,7 +14,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from propagate.nn.monitor import StepRecord, encode_nonfinite
+from propagate.nn.monitor import (
+    SIGMOID_SATURATION_MARGIN,
+    TANH_SATURATION_LEVEL,
+    StepRecord,
+    encode_nonfinite,
+)
 
 SEVERITY_WARNING = "warning"
 SEVERITY_CRITICAL = "critical"
@@ -468,13 +473,28 @@ def find_dead_relu(records: list[StepRecord], thresholds: Thresholds) -> list[Fi
 
 def find_saturation(records: list[StepRecord], thresholds: Thresholds) -> list[Finding]:
     """Find layers where most sigmoid or tanh outputs sit in the flat, saturated range."""
+    kinds = {
+        (layer.activation or "").lower()
+        for record in records
+        for layer in record.layers
+        if layer.saturated_fraction is not None
+    }
+    # The monitor's saturated ranges bound the derivative: σ' = a(1 − a) < m(1 − m) for a
+    # within m of 0 or 1, and tanh' = 1 − a² < 1 − l² for |a| > l.
+    margin, level = SIGMOID_SATURATION_MARGIN, TANH_SATURATION_LEVEL
+    ranges = {
+        "sigmoid": f"sigmoid outputs (within {margin:g} of 0 or 1, where σ' < "
+        f"{margin * (1 - margin):.2g})",
+        "tanh": f"tanh outputs (|a| > {level:g}, where tanh' < {1 - level * level:.2g})",
+    }
+    shown = [text for kind, text in ranges.items() if kind in kinds] or list(ranges.values())
     return _find_fraction(
         records,
         thresholds,
         "saturated_fraction",
         thresholds.saturated_fraction,
         SATURATION,
-        "saturation: share of sigmoid or tanh outputs where the derivative is below 0.02",
+        f"saturation: share of saturated {' or '.join(shown)}",
     )
 
 

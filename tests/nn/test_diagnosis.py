@@ -274,3 +274,23 @@ def test_wrecking_explosion_is_critical():
                            update_ratio=lambda step, i: 50.0 if step == 1 else 1e-3)
     finding = diagnose(records)[0]
     assert finding.severity == SEVERITY_CRITICAL
+
+
+def test_sigmoid_saturation_states_its_derivative_bound():
+    records = make_records(activation=lambda step, i: "Sigmoid",
+                           dead_fraction=lambda step, i: None,
+                           saturated_fraction=lambda step, i: 0.7)
+    message = diagnose(records)[0].message
+    # σ'(a) = a(1 − a) at a = 0.01 is 0.0099.
+    assert "σ' < 0.0099" in message
+    assert "tanh" not in message
+
+
+def test_tanh_saturation_states_its_derivative_bound():
+    records = make_records(activation=lambda step, i: "Tanh",
+                           dead_fraction=lambda step, i: None,
+                           saturated_fraction=lambda step, i: 0.7)
+    message = diagnose(records)[0].message
+    # tanh' = 1 − a² at |a| = 0.99 is 0.0199.
+    assert "tanh' < 0.02" in message
+    assert "sigmoid" not in message
