@@ -142,3 +142,24 @@ def test_plot_history_row_not_object_exit_2(tmp_path):
     result = run_cli("plot", str(tmp_path))
     assert_one_line_error(result)
     assert "line 2" in result.stderr
+
+
+def test_diagnose_negative_seed_exit_2():
+    result = run_cli("diagnose", "--seed", "-1")
+    assert_one_line_error(result)
+    assert "--seed" in result.stderr
+
+
+def test_diagnose_out_file_exit_2(tmp_path):
+    target = tmp_path / "report.txt"
+    target.write_text("keep me\n")
+    result = run_cli("diagnose", "--out", str(target), "--steps", "1", "--variants", "relu")
+    assert_one_line_error(result)
+    assert "is a file" in result.stderr
+    assert target.read_text() == "keep me\n"
+
+
+def test_diagnose_huge_depth_exit_2(tmp_path):
+    result = run_cli("diagnose", "--depth", "100000000", "--out", str(tmp_path))
+    assert_one_line_error(result)
+    assert "depth 100000000" in result.stderr

@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from propagate.errors import MissingDependencyError
+from propagate.errors import DataError, MissingDependencyError
 from propagate.fileio import write_json_atomic, write_text_atomic
 
 DEFAULT_OUT = "runs/diagnose"
@@ -29,6 +29,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative; use a seed of 0 or more")
     return value
 
 
@@ -72,7 +82,7 @@ def add_parser(subparsers) -> None:
                         help="examples per step (default 64)")
     parser.add_argument("--lr", type=_positive_float, default=0.1,
                         help="SGD learning rate of the MLPs (default 0.1)")
-    parser.add_argument("--seed", type=int, default=0,
+    parser.add_argument("--seed", type=_seed, default=0,
                         help="seed of the data split, weights and batch order (default 0)")
     parser.add_argument("--variants", type=_variant_list, default=None,
                         help="comma-separated runs: sigmoid, relu, residual, rnn, "
@@ -139,6 +149,10 @@ def run(args) -> int:
     config = ExperimentConfig(depth=args.depth, width=args.width, steps=args.steps,
                               batch_size=args.batch_size, lr=args.lr, seed=args.seed).validate()
     out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise DataError(f"--out {out} is a file; choose a folder for the logs and plots")
+    # Fail before training, not after the first run, when the folder cannot be created.
+    out.mkdir(parents=True, exist_ok=True)
     variants = args.variants or VARIANTS
     results = run_experiments(config, variants, out, progress=sys.stderr.isatty())
 

@@ -55,6 +55,10 @@ logger = logging.getLogger(__name__)
 MLP_VARIANTS = ("sigmoid", "relu", "residual")
 RNN_VARIANTS = ("rnn", "rnn_clipped", "rnn_stable")
 
+# Upper bound on depth × width², which catches a mistyped depth or width before the model
+# is built: 5e7 float32 weights take 200 MB, and training holds about four such arrays.
+MAX_MLP_WEIGHTS = 50_000_000
+
 # Recurrent gain of the reference RNN: spectral radius about 1, at the edge of chaos.
 STABLE_GAIN = 1.0
 VARIANTS = MLP_VARIANTS + RNN_VARIANTS
@@ -128,6 +132,13 @@ class ExperimentConfig:
                 raise ValueError(f"{name} must be a positive number, not {value!r}")
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be 'float32' or 'float64', not {self.dtype!r}")
+        weights = self.depth * self.width * self.width
+        if weights > MAX_MLP_WEIGHTS:
+            raise ValueError(
+                f"depth {self.depth} and width {self.width} give about {weights:.2g} weights, "
+                f"more than the {MAX_MLP_WEIGHTS:.0e} these experiments allow; choose a smaller "
+                f"depth or width"
+            )
         return self
 
 
