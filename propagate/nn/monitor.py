@@ -69,7 +69,9 @@ class LayerStats:
         ||W|| before the optimizer step.
     delta_norm : float or None
         ||δ|| with δ = ∂L/∂z the gradient of the loss with respect to the layer's output z,
-        over the whole batch (and, for an RNN, over every time step).
+        over the whole batch. For an RNN, z is the sequence of hidden states and δ the error
+        that reaches them from the layers above (through ``output`` and ``h_n``, which share
+        the last state), not the error carried back through time.
     activation : str or None
         Class name of the activation applied after the layer (``"Sigmoid"``, ``"ReLU"``,
         ...), or ``"tanh"``/``"relu"`` for the nonlinearity inside an RNN.
@@ -461,10 +463,50 @@ class _LayerWatch:
         self.delta_sq: float | None = None
         self.activation: str | None = None
         self.activation_stats: dict | None = None
+        self.sequence_grads: list[list] = []
 
     def add_delta(self, grad: np.ndarray) -> None:
         with np.errstate(over="ignore", invalid="ignore"):
             self.delta_sq = (self.delta_sq or 0.0) + _squared_norm(np.asarray(grad))
+
+    def hold_sequence_grads(self, output, last_state) -> None:
+        """Keep the gradients of an RNN's ``output`` and ``h_n`` for :meth:`sequence_delta_sq`.
+
+        The engine's backward passes never write into a gradient array after handing it to
+        a hook, so holding references until the record is safe and saves a copy.
+        """
+        held = [None, None]
+        self.sequence_grads.append(held)
+
+        def keep(index):
+            def hook(grad):
+                held[index] = np.asarray(grad)
+            return hook
+
+        output.register_hook(keep(0))
+        last_state.register_hook(keep(1))
+
+    def sequence_delta_sq(self) -> float | None:
+        """Return ||δ||² over the hidden states of every RNN call in the step.
+
+        ``h_n`` is the last time step of ``output``, so the error arriving at that state is
+        the sum of both gradients: adding their squared norms instead would miss the cross
+        term.
+        """
+        total = None
+        for output_grad, last_grad in self.sequence_grads:
+            if output_grad is None and last_grad is None:
+                continue
+            if last_grad is None:
+                value = _squared_norm(output_grad)
+            elif output_grad is None:
+                value = _squared_norm(last_grad)
+            else:
+                value = _squared_norm(output_grad[:-1]) + _squared_norm(
+                    output_grad[-1] + last_grad[0]
+                )
+            total = (total or 0.0) + value
+        return total
 
 
 class Monitor:
@@ -601,8 +643,11 @@ class Monitor:
         if watch not in self._order:
             self._order.append(watch)
         watch.delta_sq = None
-        for tensor in outputs:
-            tensor.register_hook(watch.add_delta)
+        if watch.kind == "RNN" and len(outputs) == 2:
+            watch.hold_sequence_grads(*outputs)
+        else:
+            for tensor in outputs:
+                tensor.register_hook(watch.add_delta)
         self._current = watch
 
         if watch.kind == "RNN":
@@ -686,7 +731,9 @@ class Monitor:
             weight_grad_norm=_sqrt_or_none(weight_grad_sq),
             bias_grad_norm=_sqrt_or_none(bias_grad_sq),
             weight_norm=_sqrt_or_none(weight_sq),
-            delta_norm=_sqrt_or_none(watch.delta_sq),
+            delta_norm=_sqrt_or_none(
+                watch.sequence_delta_sq() if watch.sequence_grads else watch.delta_sq
+            ),
             activation=watch.activation,
         )
         if watch.activation_stats is not None:

@@ -454,3 +454,31 @@ def test_layer_named_like_nonfinite_text_kept():
     record = record_from_json(line)
     assert record.layers[0].name == "Infinity"
     assert math.isnan(record.loss)
+
+
+def test_rnn_delta_adds_output_and_last_state_gradients():
+    rng = np.random.default_rng(3)
+    rnn = nn.RNN(2, 3, rng=rng, dtype=np.float64)
+    x = nn.Tensor(rng.normal(size=(4, 5, 2)))
+    monitor = Monitor().attach(rnn)
+    output, last = rnn(x)
+    loss = (output * output).sum() + (last * last * last).sum()
+    loss.backward()
+    record = monitor.record(1, loss)
+
+    # The error reaching the hidden states: 2·output from the first term, and 3·h_T² at the
+    # last step from the second, where h_n and output[-1] are the same state.
+    delta = 2 * output.data
+    delta[-1] += 3 * last.data[0] ** 2
+    assert record.layers[0].delta_norm == pytest.approx(np.linalg.norm(delta), rel=1e-12)
+
+
+def test_rnn_delta_of_last_state_only():
+    rng = np.random.default_rng(4)
+    rnn = nn.RNN(2, 3, rng=rng, dtype=np.float64)
+    monitor = Monitor().attach(rnn)
+    _, last = rnn(nn.Tensor(rng.normal(size=(4, 5, 2))))
+    loss = (last * last).sum()
+    loss.backward()
+    record = monitor.record(1, loss)
+    assert record.layers[0].delta_norm == pytest.approx(np.linalg.norm(2 * last.data))
