@@ -23,6 +23,7 @@ import dataclasses
 import json
 import logging
 import math
+import operator
 import os
 import time
 from dataclasses import dataclass, field
@@ -446,6 +447,16 @@ def _sqrt_or_none(value: float | None) -> float | None:
     return None if value is None else math.sqrt(value)
 
 
+def _step_number(name: str, value) -> int:
+    """Return ``value`` as a Python int; NumPy integers are accepted, bools and floats not."""
+    if isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be a whole number of steps, not {value!r}")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise ValueError(f"{name} must be a whole number of steps, not {value!r}") from None
+
+
 class _LayerWatch:
     """Parameters of one monitored layer and what the hooks captured for it."""
 
@@ -563,7 +574,8 @@ class Monitor:
         keep_records: bool = True,
         track_updates: bool = True,
     ):
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+        every = _step_number("every", every)
+        if every < 1:
             raise ValueError(f"every must be a positive whole number of steps, not {every!r}")
         self.every = every
         self.log = MonitorLog(log_path, flush_every) if log_path is not None else None
@@ -579,6 +591,7 @@ class Monitor:
         self._current: _LayerWatch | None = None
         self._pending: StepRecord | None = None
         self._pending_order: list[_LayerWatch] = []
+        self._warned_unarmed = False
 
     # --- attaching -------------------------------------------------------------------------
 
@@ -673,16 +686,27 @@ class Monitor:
     ) -> StepRecord | None:
         """Record ``step`` after ``loss.backward()`` and before ``optimizer.step()``.
 
-        Call it on every step; it returns None on steps it does not record. The record is
+        Call it on every step; it returns None on steps it does not record. A call on step
+        t arms the hooks for the forward pass of step t + 1, so a loop that calls it only on
+        recorded steps must call :meth:`begin_step` before each forward pass, or the
+        records lack δ and the activation statistics (a warning says so). The record is
         written to the log by :meth:`after_update`, which adds the update-to-weight ratio,
         or else by the next :meth:`record` or :meth:`close`.
         """
         if self.model is None:
             raise ValueError("the monitor is not attached to a model; call attach(model) first")
+        step = _step_number("step", step)
         self._write_pending()
         if not self.should_record(step):
             self._arm_for(step + 1)
             return None
+        if not self._armed and not self._warned_unarmed:
+            self._warned_unarmed = True
+            logger.warning(
+                "step %d is recorded without δ and activation statistics, because the hooks "
+                "were not armed during its forward pass; call Monitor.record on every step "
+                "(it returns None on the others) or Monitor.begin_step(step) before each "
+                "forward pass", step)
 
         loss_value = float(loss.item()) if hasattr(loss, "item") else float(loss)
         order = self._order + [w for w in self._watches if w not in self._order]
@@ -693,7 +717,7 @@ class Monitor:
             loss=loss_value,
             lr=None if lr is None else float(lr),
             layers=layers,
-            epoch=epoch,
+            epoch=None if epoch is None else _step_number("epoch", epoch),
         )
         self._pending = record
         self._pending_order = order

@@ -482,3 +482,62 @@ def test_rnn_delta_of_last_state_only():
     loss.backward()
     record = monitor.record(1, loss)
     assert record.layers[0].delta_norm == pytest.approx(np.linalg.norm(2 * last.data))
+
+
+def run_recorded_steps_only(model, monitor, x, y, steps, begin=False):
+    optimizer = nn.optim.SGD(model.parameters(), lr=0.1)
+    for step in range(1, steps + 1):
+        if begin:
+            monitor.begin_step(step)
+        optimizer.zero_grad()
+        loss = nn.cross_entropy(model(nn.Tensor(x)), y)
+        loss.backward()
+        if monitor.should_record(step):
+            monitor.record(step, loss, lr=optimizer.lr)
+        optimizer.step()
+        if monitor.should_record(step):
+            monitor.after_update()
+    monitor.close()
+
+
+def test_record_on_recorded_steps_only_warns(batch, caplog):
+    x, y = batch
+    model = small_model(np.random.default_rng(0))
+    monitor = Monitor(every=3).attach(model)
+    with caplog.at_level("WARNING", logger="propagate.nn.monitor"):
+        run_recorded_steps_only(model, monitor, x, y, steps=9)
+    assert monitor.records[1].layers[0].delta_norm is None
+    assert "begin_step" in caplog.text
+
+
+def test_begin_step_arms_recorded_steps(batch, caplog):
+    x, y = batch
+    model = small_model(np.random.default_rng(0))
+    monitor = Monitor(every=3).attach(model)
+    with caplog.at_level("WARNING", logger="propagate.nn.monitor"):
+        run_recorded_steps_only(model, monitor, x, y, steps=9, begin=True)
+    assert [r.step for r in monitor.records] == [3, 6, 9]
+    assert all(r.layers[0].delta_norm is not None for r in monitor.records)
+    assert caplog.text == ""
+
+
+def test_numpy_integers_accepted(batch, tmp_path):
+    x, y = batch
+    model = small_model(np.random.default_rng(0))
+    monitor = Monitor(every=np.int64(2), log_path=tmp_path / "monitor.jsonl").attach(model)
+    optimizer = nn.optim.SGD(model.parameters(), lr=0.1)
+    for step in np.arange(1, 5):
+        optimizer.zero_grad()
+        loss = nn.cross_entropy(model(nn.Tensor(x)), y)
+        loss.backward()
+        monitor.record(step, loss, epoch=np.int32(1))
+        optimizer.step()
+        monitor.after_update()
+    monitor.close()
+    assert [r.step for r in read_log(tmp_path / "monitor.jsonl")] == [2, 4]
+
+
+@pytest.mark.parametrize("every", [True, 2.0, "2"])
+def test_every_must_be_whole_number(every):
+    with pytest.raises(ValueError, match="whole number"):
+        Monitor(every=every)
