@@ -42,6 +42,10 @@ LOG_NAME = "monitor.jsonl"
 SIGMOID_SATURATION_MARGIN = 0.01
 TANH_SATURATION_LEVEL = 0.99
 
+# summarize_array recomputes the variance from deviations when the one-pass value is below
+# this share of the mean square.
+_VARIANCE_RECHECK = 1e-2
+
 # JSON has no NaN or infinity. The log stores them as these strings, so that strict JSON
 # readers (jq, JavaScript) accept every line and read_log restores the floats.
 _NONFINITE_TEXT = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
@@ -396,16 +400,22 @@ def summarize_array(values: np.ndarray, activation: str | None) -> dict:
     values = np.asarray(values)
     kind = (activation or "").lower()
 
-    # Mean and variance from one sum and one BLAS dot: E[a²] − E[a]², which is accurate
-    # enough for activations, whose mean is not many orders above their spread.
+    # Mean and variance from one sum and one BLAS dot: E[a²] − E[a]². The subtraction loses
+    # the digits that E[a²] and E[a]² share, which in float32 leaves nothing when the spread
+    # is 1e-4 of the mean (sigmoid outputs near 1/2 from tiny weights). Below 1% of E[a²]
+    # the variance is therefore recomputed from the deviations, which costs one more pass.
     flat = values.ravel(order="K")
     count = flat.size
     mean = float(flat.sum()) / count
-    with np.errstate(over="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"):
         mean_square = float(np.dot(flat, flat)) / count
+        variance = mean_square - mean * mean
+        if variance < _VARIANCE_RECHECK * mean_square:
+            deviations = flat - flat.dtype.type(mean)
+            variance = float(np.dot(deviations, deviations)) / count
     stats = {
         "activation_mean": mean,
-        "activation_std": math.sqrt(max(mean_square - mean * mean, 0.0)),
+        "activation_std": math.sqrt(max(variance, 0.0)) if math.isfinite(variance) else variance,
         "saturated_fraction": None,
         "dead_fraction": None,
     }

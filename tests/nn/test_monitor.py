@@ -541,3 +541,13 @@ def test_numpy_integers_accepted(batch, tmp_path):
 def test_every_must_be_whole_number(every):
     with pytest.raises(ValueError, match="whole number"):
         Monitor(every=every)
+
+
+@pytest.mark.parametrize("spread", [1e-2, 1e-3, 1e-4])
+def test_activation_std_near_constant_float32(spread):
+    # Sigmoid outputs of a network with tiny weights: mean 1/2, small spread.
+    rng = np.random.default_rng(5)
+    values = (0.5 + spread * rng.standard_normal((128, 256))).astype(np.float32)
+    stats = summarize_array(values, "Sigmoid")
+    reference = values.astype(np.float64).std()
+    assert stats["activation_std"] == pytest.approx(reference, rel=1e-4)
