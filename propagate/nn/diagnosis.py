@@ -210,20 +210,43 @@ def _delta(layer) -> float | None:
     return layer.delta_norm
 
 
+def _measured_ends(record: StepRecord, measure):
+    """Return the first and last layer of ``record`` whose ``measure`` was recorded.
+
+    Layers without the measure (a frozen layer has no δ and no gradient) are skipped, so
+    the ratio compares the layers that learn; both are None with fewer than two such layers.
+    """
+    measured = [layer for layer in record.layers if measure(layer) is not None]
+    if len(measured) < 2:
+        return None, None
+    return measured[0], measured[-1]
+
+
 def _depth_ratios(records: list[StepRecord], measure) -> tuple[list[float], list[int]]:
     """Return ``measure`` of the first layer over that of the last layer, per step.
 
-    Steps where either value is missing, zero or not finite are left out.
+    Steps where either value is zero or not finite are left out.
     """
     ratios, steps = [], []
     for record in records:
-        if len(record.layers) < 2:
+        first_layer, last_layer = _measured_ends(record, measure)
+        if first_layer is None:
             continue
-        first, last = measure(record.layers[0]), measure(record.layers[-1])
+        first, last = measure(first_layer), measure(last_layer)
         if _is_finite(first) and _is_finite(last) and first > 0 and last > 0:
             ratios.append(first / last)
             steps.append(record.step)
     return ratios, steps
+
+
+def _measured_order(records: list[StepRecord], attribute: str) -> list[str]:
+    """Return the layer names, in forward order, that have ``attribute`` in some record."""
+    order: list[str] = []
+    for record in records:
+        for layer in record.layers:
+            if getattr(layer, attribute) is not None and layer.name not in order:
+                order.append(layer.name)
+    return order
 
 
 def _median_per_layer(records: list[StepRecord], attribute: str) -> dict[str, float]:
@@ -263,7 +286,7 @@ def find_vanishing(records: list[StepRecord], thresholds: Thresholds) -> list[Fi
     if ratio >= thresholds.vanishing_ratio:
         return []
 
-    order = _layer_order(records)
+    order = _measured_order(records, attribute)
     medians = _median_per_layer(records, attribute)
     last = medians.get(order[-1], math.nan)
     slow = [
@@ -363,7 +386,8 @@ def find_exploding(records: list[StepRecord], thresholds: Thresholds) -> list[Fi
         )
         evidence[f"max_first_to_last_{key}_ratio"] = peak
         evidence[f"steps_{key}_ratio_above"] = len(above)
-        layers.append(_layer_order(records)[0])
+        layers.append(_measured_order(records, "delta_norm" if key == "delta" else
+                                      "weight_grad_norm")[0])
         affected.extend(above)
 
     norms = [(r.step, r.grad_norm) for r in records if _is_finite(r.grad_norm)]

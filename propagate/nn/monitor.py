@@ -33,6 +33,7 @@ import numpy as np
 
 from propagate.errors import CheckpointError
 from propagate.fileio import write_text_atomic
+from propagate.nn.autograd import is_grad_enabled
 
 logger = logging.getLogger(__name__)
 
@@ -657,21 +658,21 @@ class Monitor:
     # --- hooks -----------------------------------------------------------------------------
 
     def _on_layer_output(self, module, inputs, output) -> None:
-        if not self._armed:
+        if not self._armed or not is_grad_enabled():
             return
         watch = self._by_module[id(module)]
         outputs = output if isinstance(output, tuple) else (output,)
-        if not getattr(outputs[0], "requires_grad", False):
-            return
         if watch not in self._order:
             self._order.append(watch)
-        watch.delta_sq = None
-        if watch.kind == "RNN" and len(outputs) == 2:
-            watch.hold_sequence_grads(*outputs)
-        else:
-            for tensor in outputs:
-                tensor.register_hook(watch.add_delta)
         self._current = watch
+        watch.delta_sq = None
+        # A frozen layer fed by frozen layers has an output without gradient, so no δ.
+        if getattr(outputs[0], "requires_grad", False):
+            if watch.kind == "RNN" and len(outputs) == 2:
+                watch.hold_sequence_grads(*outputs)
+            else:
+                for tensor in outputs:
+                    tensor.register_hook(watch.add_delta)
 
         if watch.kind == "RNN":
             # The RNN applies its nonlinearity inside forward, so its output contains the
@@ -680,9 +681,7 @@ class Monitor:
             watch.activation_stats = summarize_array(outputs[0].data, module.nonlinearity)
 
     def _on_activation_output(self, module, inputs, output) -> None:
-        if not self._armed or self._current is None:
-            return
-        if not getattr(output, "requires_grad", False):
+        if not self._armed or self._current is None or not is_grad_enabled():
             return
         # An activation belongs to the Linear layer that ran last before it in this pass.
         watch = self._current

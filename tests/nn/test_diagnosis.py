@@ -294,3 +294,18 @@ def test_tanh_saturation_states_its_derivative_bound():
     # tanh' = 1 − a² at |a| = 0.99 is 0.0199.
     assert "tanh' < 0.02" in message
     assert "sigmoid" not in message
+
+
+def test_vanishing_found_behind_frozen_layer():
+    # Layer 0 is frozen: no δ and no gradient. The ratio compares layer 1 with the last.
+    def delta(step, i):
+        return None if i == 0 else 0.1 * 10.0 ** (2 * (i - 3))
+
+    records = make_records(delta_norm=delta,
+                           weight_grad_norm=lambda step, i: None if i == 0 else 0.5,
+                           bias_grad_norm=lambda step, i: None if i == 0 else 0.05,
+                           update_ratio=lambda step, i: None if i == 0 else 1e-3)
+    findings = diagnose(records)
+    assert kinds(findings) == [VANISHING]
+    assert findings[0].evidence["first_to_last_ratio"] == pytest.approx(1e-4)
+    assert findings[0].layers == ["layer1"]

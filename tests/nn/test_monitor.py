@@ -551,3 +551,19 @@ def test_activation_std_near_constant_float32(spread):
     stats = summarize_array(values, "Sigmoid")
     reference = values.astype(np.float64).std()
     assert stats["activation_std"] == pytest.approx(reference, rel=1e-4)
+
+
+def test_frozen_first_layer_keeps_forward_order(batch):
+    x, y = batch
+    model = small_model(np.random.default_rng(0))
+    for parameter in model[0].parameters():
+        parameter.requires_grad = False
+    monitor = Monitor().attach(model)
+    loss = nn.cross_entropy(model(nn.Tensor(x)), y)
+    loss.backward()
+    record = monitor.record(1, loss)
+
+    assert record.layer_names() == ["0", "2", "4"]
+    assert record.layers[0].delta_norm is None
+    assert record.layers[0].activation == "Tanh"
+    assert record.layers[1].delta_norm > 0
