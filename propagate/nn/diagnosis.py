@@ -213,8 +213,9 @@ def _delta(layer) -> float | None:
 def _measured_ends(record: StepRecord, measure):
     """Return the first and last layer of ``record`` whose ``measure`` was recorded.
 
-    Layers without the measure (a frozen layer has no δ and no gradient) are skipped, so
-    the ratio compares the layers that learn; both are None with fewer than two such layers.
+    Layers without the measure are skipped, so that a frozen layer, which has no δ and no
+    gradient, does not hide the ratio of the layers that learn. Both are None when fewer
+    than two layers have the measure.
     """
     measured = [layer for layer in record.layers if measure(layer) is not None]
     if len(measured) < 2:
@@ -511,14 +512,14 @@ def find_saturation(records: list[StepRecord], thresholds: Thresholds) -> list[F
         f"{margin * (1 - margin):.2g})",
         "tanh": f"tanh outputs (|a| > {level:g}, where tanh' < {1 - level * level:.2g})",
     }
-    shown = [text for kind, text in ranges.items() if kind in kinds] or list(ranges.values())
+    recorded = [text for kind, text in ranges.items() if kind in kinds] or list(ranges.values())
     return _find_fraction(
         records,
         thresholds,
         "saturated_fraction",
         thresholds.saturated_fraction,
         SATURATION,
-        f"saturation: share of saturated {' or '.join(shown)}",
+        f"saturation: share of saturated {' or '.join(recorded)}",
     )
 
 

@@ -497,12 +497,12 @@ class _LayerWatch:
         The engine's backward passes never write into a gradient array after handing it to
         a hook, so holding references until the record is safe and saves a copy.
         """
-        held = [None, None]
-        self.sequence_grads.append(held)
+        grads = [None, None]
+        self.sequence_grads.append(grads)
 
         def keep(index):
             def hook(grad):
-                held[index] = np.asarray(grad)
+                grads[index] = np.asarray(grad)
             return hook
 
         output.register_hook(keep(0))
@@ -698,9 +698,9 @@ class Monitor:
         Call it on every step; it returns None on steps it does not record. A call on step
         t arms the hooks for the forward pass of step t + 1, so a loop that calls it only on
         recorded steps must call :meth:`begin_step` before each forward pass, or the
-        records lack δ and the activation statistics (a warning says so). The record is
-        written to the log by :meth:`after_update`, which adds the update-to-weight ratio,
-        or else by the next :meth:`record` or :meth:`close`.
+        records lack δ and the activation statistics, which the monitor logs as a warning.
+        The record is written to the log by :meth:`after_update`, which adds the
+        update-to-weight ratio, or else by the next :meth:`record` or :meth:`close`.
         """
         if self.model is None:
             raise ValueError("the monitor is not attached to a model; call attach(model) first")
