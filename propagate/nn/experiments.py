@@ -354,24 +354,29 @@ def train_monitored(
     bar = tqdm(total=steps, disable=not progress, unit="step", leave=False)
 
     # Exploding runs overflow on purpose; the monitor records the non-finite values.
-    with np.errstate(over="ignore", invalid="ignore"):
-        for step, (x_batch, y_batch) in enumerate(_batches(x, y, batch_size, rng, steps), 1):
-            inputs = as_pixel_sequences(x_batch) if sequence else x_batch
-            optimizer.zero_grad()
-            loss = nn.cross_entropy(model(nn.Tensor(inputs)), y_batch)
-            loss.backward()
-            monitor.record(step, loss, lr=optimizer.lr)
-            if clip_norm is not None:
-                nn.clip_grad_norm_(parameters, clip_norm)
-            optimizer.step()
-            monitor.after_update()
-            bar.update(1)
-            if not math.isfinite(loss.item()):
-                logger.info("loss is not finite at step %d; stopping this run", step)
-                diverged = True
-                break
-    bar.close()
-    monitor.close()
+    # The monitor is closed on every exit, Ctrl-C included, so its log keeps the steps run.
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            for step, (x_batch, y_batch) in enumerate(
+                _batches(x, y, batch_size, rng, steps), 1
+            ):
+                inputs = as_pixel_sequences(x_batch) if sequence else x_batch
+                optimizer.zero_grad()
+                loss = nn.cross_entropy(model(nn.Tensor(inputs)), y_batch)
+                loss.backward()
+                monitor.record(step, loss, lr=optimizer.lr)
+                if clip_norm is not None:
+                    nn.clip_grad_norm_(parameters, clip_norm)
+                optimizer.step()
+                monitor.after_update()
+                bar.update(1)
+                if not math.isfinite(loss.item()):
+                    logger.info("loss is not finite at step %d; stopping this run", step)
+                    diverged = True
+                    break
+    finally:
+        bar.close()
+        monitor.close()
     return diverged
 
 

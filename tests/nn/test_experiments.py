@@ -135,3 +135,29 @@ def test_tables_have_one_column_per_variant(results):
     assert table.splitlines()[0].split() == ["layer", *VARIANTS]
     assert len(table.splitlines()) == 1 + 11
     assert "findings:" in format_summary_table(list(by_name.values()))
+
+
+class FailingModel(nn.Module):
+    """A linear classifier whose forward raises from its fourth call on."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(64, 10, rng=0)
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        if self.calls > 3:
+            raise KeyboardInterrupt
+        return self.linear(x)
+
+
+def test_interrupted_run_keeps_its_log(tmp_path):
+    from propagate.nn.experiments import load_experiment_data, train_monitored
+    from propagate.nn.monitor import Monitor, read_log
+
+    x, y, _, _ = load_experiment_data()
+    monitor = Monitor(log_path=tmp_path / "monitor.jsonl", flush_every=50)
+    with pytest.raises(KeyboardInterrupt):
+        train_monitored(FailingModel(), x, y, 10, 32, 0.1, np.random.default_rng(0), monitor)
+    assert [r.step for r in read_log(tmp_path / "monitor.jsonl")] == [1, 2, 3]
