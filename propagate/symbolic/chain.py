@@ -16,6 +16,10 @@ from propagate.symbolic.exact import substitute
 from propagate.symbolic.printing import to_display, to_latex
 
 
+class TooManyPathsError(GraphError):
+    """A chain with more paths than the limit given to :meth:`Chain.from_graph`."""
+
+
 @dataclass(frozen=True)
 class ChainPath:
     """One path from the input to the output.
@@ -92,7 +96,9 @@ class Chain:
         Raises
         ------
         GraphError
-            If a name is unknown or there are more than ``max_paths`` paths.
+            If a name is unknown.
+        TooManyPathsError
+            If there are more than ``max_paths`` paths.
         """
         graph.symbol(output)
         graph.symbol(wrt)
@@ -108,7 +114,7 @@ class Chain:
                 )
                 paths.append(ChainPath(names, factors))
                 if len(paths) > max_paths:
-                    raise GraphError(
+                    raise TooManyPathsError(
                         f"more than {max_paths} chain-rule paths from '{wrt}' to '{output}'; "
                         "use gradient() for the total or raise max_paths"
                     )
@@ -131,7 +137,8 @@ class Chain:
             return f"{head} = 0 (no path from {self.wrt} to {self.output})"
         if len(self.paths) == 1:
             path = self.paths[0]
-            if len(path.factors) == 1:
+            # One factor, or none when the output is differentiated with respect to itself.
+            if len(path.factors) <= 1:
                 return f"{head} = {path.factors_text()}"
             return f"{head} = {path.symbols_text()} = {path.factors_text()}"
         lines = [f"{head} = " + " + ".join(path.symbols_text() for path in self.paths)]
@@ -147,7 +154,7 @@ class Chain:
         head = _partial_latex(self.output, self.wrt)
         if not self.paths:
             return f"{head} = 0"
-        if len(self.paths) == 1 and len(self.paths[0].factors) == 1:
+        if len(self.paths) == 1 and len(self.paths[0].factors) <= 1:
             return f"{head} = {self.paths[0].factors_latex()}"
         symbols = " + ".join(path.symbols_latex() for path in self.paths)
         factors = " + ".join(_latex_group(path, len(self.paths)) for path in self.paths)

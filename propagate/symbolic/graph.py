@@ -158,8 +158,20 @@ class Graph:
                     "define them or add them to inputs"
                 )
         graph.add_inputs(inputs)
+        uses = {name: {s.name for s in expr.free_symbols} for name, expr in parsed}
         for name, expr in parsed:
             later = [s.name for s in expr.free_symbols if s.name in defined and s.name not in graph]
+            if name in later:
+                raise GraphError(
+                    f"node '{name}' uses itself; a definition may use only inputs and "
+                    "earlier nodes"
+                )
+            cycle = _find_cycle(name, uses)
+            if cycle:
+                raise GraphError(
+                    f"definitions form a cycle {' -> '.join(cycle)}; define each node from "
+                    "inputs and earlier nodes only"
+                )
             if later:
                 raise GraphError(
                     f"node '{name}' uses {sorted(later)} before their definition; "
@@ -550,6 +562,26 @@ def _to_number(name: str, value, dps: int):
     if isinstance(value, int):
         return sympy.Integer(value)
     return sympy.Float(value, dps)
+
+
+def _find_cycle(start: str, uses: dict[str, set[str]]) -> list[str] | None:
+    """Return a cycle of definitions through ``start`` as names, or None if there is none."""
+    trail = [start]
+    pending = [iter(sorted(uses[start]))]
+    visited = {start}
+    while pending:
+        name = next(pending[-1], None)
+        if name is None:
+            pending.pop()
+            trail.pop()
+            continue
+        if name == start:
+            return [*trail, start]
+        if name in uses and name not in visited:
+            visited.add(name)
+            trail.append(name)
+            pending.append(iter(sorted(uses[name])))
+    return None
 
 
 def _definition_pairs(definitions) -> list[tuple[str, str]]:

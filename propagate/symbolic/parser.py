@@ -174,8 +174,8 @@ class _Parser:
 
     def error(self, message: str, token: Token | None = None) -> ParseError:
         token = token or self.current
-        shown = token.text if len(token.text) <= 40 else token.text[:37] + "..."
-        return ParseError(message, self.text, token.position, shown or "end of input")
+        token_text = token.text if len(token.text) <= 40 else token.text[:37] + "..."
+        return ParseError(message, self.text, token.position, token_text or "end of input")
 
     def expect(self, text: str, context: str) -> Token:
         if self.current.text != text or self.current.kind != "op":
@@ -194,6 +194,14 @@ class _Parser:
             raise ParseError("empty expression; write a formula such as 'x*sin(y)'", self.text, 0)
         expr = self.expression(0)
         if self.current.kind != "end":
+            previous = self.tokens[self.index - 1]
+            follows = self.current.kind in ("number", "name") or self.current.text == "("
+            if follows and not self.current.text.startswith("."):
+                raise self.error(
+                    f"missing operator between '{previous.text}' and '{self.current.text}'; "
+                    f"write '{previous.text}*{self.current.text}' for a product, because "
+                    "implicit multiplication is not supported"
+                )
             raise self.error("unexpected token after a complete expression (missing operator?)")
         return expr
 
@@ -396,7 +404,7 @@ _FRAMES_PER_LEVEL = 6
 
 
 @contextlib.contextmanager
-def _recursion_limit(limit: int):
+def recursion_limit(limit: int):
     """Raise the interpreter's recursion limit to at least ``limit`` for the block."""
     previous = sys.getrecursionlimit()
     sys.setrecursionlimit(max(previous, limit))
@@ -443,7 +451,7 @@ def parse(text: str, symbols: dict[str, sympy.Symbol] | None = None) -> sympy.Ex
             MAX_LENGTH,
         )
     try:
-        with _recursion_limit(_FRAMES_PER_LEVEL * MAX_DEPTH + 2000):
+        with recursion_limit(_FRAMES_PER_LEVEL * MAX_DEPTH + 2000):
             expr = _Parser(text, symbols).parse()
     except RecursionError as exc:
         raise ParseError("expression too deeply nested; simplify it", text) from exc

@@ -64,12 +64,29 @@ def _check_printable(expr: sympy.Basic) -> None:
     limit = getattr(sys, "get_int_max_str_digits", lambda: 0)()
     if not limit:
         return
-    largest = max((digits(number) for number in expr.atoms(sympy.Rational)), default=0)
+    largest = _largest_rational_digits(expr)
     if largest >= limit:
         raise GraphError(
             f"the expression contains an exact number of about {largest:,.0f} digits, "
             f"more than Python prints (limit {limit:,}); use smaller constants"
         )
+
+
+def _largest_rational_digits(expr: sympy.Basic) -> float:
+    # Each shared subexpression is visited once, so a graph whose expression in inputs
+    # repeats a node many times costs its number of distinct subexpressions, not its length.
+    largest = 0.0
+    seen = set()
+    pending = [expr]
+    while pending:
+        node = pending.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        if isinstance(node, sympy.Rational):
+            largest = max(largest, digits(node))
+        pending.extend(node.args)
+    return largest
 
 
 def to_text(expr) -> str:

@@ -303,3 +303,10 @@ def test_parse_rejects_invalid_log_base(base):
 
 def test_parse_keeps_symbolic_log_base():
     assert parse("log(x, y)") == sympy.log(x) / sympy.log(y)
+
+
+@pytest.mark.parametrize(("text", "product"), [("2x", "2*x"), ("x y", "x*y"), ("2(x)", "2*(")])
+def test_parse_implicit_product_hint(text, product):
+    with pytest.raises(ParseError) as info:
+        parse(text)
+    assert f"write '{product}'" in str(info.value)
