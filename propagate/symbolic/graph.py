@@ -324,6 +324,8 @@ class Graph:
         """Return ``∂local(child)/∂parent``, in node symbols."""
         key = (child, parent)
         if key not in self._local_derivatives:
+            # NOTE: sympy writes d/dx x**y as x**y*y/x, which evaluates to nan at x = 0 even
+            # where y*x**(y - 1) is defined (y > 1), so such a gradient value reads undefined.
             local = self._nodes[child]
             self._local_derivatives[key] = sympy.diff(local, self._symbols[parent])
         return self._local_derivatives[key]
