@@ -163,8 +163,7 @@ class Graph:
             later = [s.name for s in expr.free_symbols if s.name in defined and s.name not in graph]
             if name in later:
                 raise GraphError(
-                    f"node '{name}' uses itself; a definition may use only inputs and "
-                    "earlier nodes"
+                    f"node '{name}' uses itself; a definition may use only inputs and earlier nodes"
                 )
             cycle = _find_cycle(name, uses)
             if cycle:
@@ -324,10 +323,8 @@ class Graph:
         """Return ``∂local(child)/∂parent``, in node symbols."""
         key = (child, parent)
         if key not in self._local_derivatives:
-            # NOTE: sympy writes d/dx x**y as x**y*y/x, which evaluates to nan at x = 0 even
-            # where y*x**(y - 1) is defined (y > 1), so such a gradient value reads undefined.
             local = self._nodes[child]
-            self._local_derivatives[key] = sympy.diff(local, self._symbols[parent])
+            self._local_derivatives[key] = _differentiate(local, self._symbols[parent])
         return self._local_derivatives[key]
 
     def adjoints(self, output: str) -> dict[str, sympy.Expr]:
@@ -549,6 +546,37 @@ class Graph:
 
 
 _GRADIENT_NODE = "_gradient_"
+
+
+class _Power(sympy.Function):
+    """``base**exponent`` whose derivative in the base is ``exponent*base**(exponent - 1)``.
+
+    sympy writes d/dx x**y as x**y*y/x, which is nan at x = 0 even where the derivative
+    exists (y > 1, as PyTorch's pow gradient gives). This form stays defined there.
+    """
+
+    nargs = 2
+
+    def fdiff(self, argindex=1):
+        base, exponent = self.args
+        if argindex == 1:
+            return exponent * _Power(base, exponent - 1)
+        return self * sympy.log(base)
+
+
+def _is_symbolic_power(expr) -> bool:
+    return expr.is_Pow and not expr.exp.is_Number
+
+
+def _differentiate(local: sympy.Expr, symbol: sympy.Symbol) -> sympy.Expr:
+    """Return ``∂local/∂symbol``, with powers of symbolic exponent differentiated by _Power."""
+    if not any(_is_symbolic_power(power) for power in local.atoms(sympy.Pow)):
+        return sympy.diff(local, symbol)
+    wrapped = local.replace(_is_symbolic_power, lambda power: _Power(*power.args))
+    derivative = sympy.diff(wrapped, symbol)
+    return derivative.replace(
+        lambda expr: isinstance(expr, _Power), lambda expr: sympy.Pow(*expr.args)
+    )
 
 
 def _to_number(name: str, value, dps: int):

@@ -347,3 +347,17 @@ def test_graph_evaluate_exact_power_rejected():
 def test_graph_constant_nodes_within_limit():
     graph = Graph.from_text("a = 10^900; b = a*a*a; L = b*x")
     assert graph.gradient("L")["x"] == sympy.Integer(10) ** 2700
+
+
+def test_power_gradient_at_zero_base():
+    # d/dx x^y = y x^(y-1) is 0 at x = 0 for y = 2; sympy's own form x^y*y/x gives nan.
+    graph = Graph.from_text({"f": "x^y"})
+    assert graph.gradient_values("f", {"x": 0.0, "y": 2.0}, wrt=["x"])["x"] == 0.0
+
+
+def test_power_gradient_matches_sympy():
+    graph = Graph.from_text({"f": "x^(y^z) + 2^x"})
+    expr = graph.expression("f")
+    for name in graph.inputs:
+        reference = sympy.diff(expr, graph.symbol(name))
+        assert sympy.simplify(graph.gradient("f")[name] - reference) == 0, name
