@@ -465,3 +465,20 @@ def test_semicolon_csv(tmp_path, capsys):
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["task"] == "classification"
+
+
+def test_monitor_writes_log_and_diagnosis(tmp_path, capsys):
+    out = tmp_path / "run"
+    result = main_train(capsys, "--epochs", "2", "--monitor", "5", "--out", str(out), "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    lines = (out / "monitor.jsonl").read_text().splitlines()
+    steps = [json.loads(line)["step"] for line in lines]
+    assert steps == list(range(5, report["steps"] + 1, 5))
+    assert report["monitor"] == str(out / "monitor.jsonl")
+    assert report["findings"] == []
+
+
+def test_monitor_zero_exits_2(tmp_path, capsys):
+    result = main_train(capsys, "--monitor", "0", "--out", str(tmp_path / "run"))
+    assert_one_line_error(result)

@@ -1,6 +1,8 @@
 """Atomic writes leave either the old file or the new one, never a partial file."""
 
 import json
+import os
+import stat
 
 import pytest
 
@@ -34,3 +36,12 @@ def test_append_jsonl_keeps_lines(tmp_path):
     fileio.append_jsonl(target, [{"step": 2}, {"step": 3}])
     lines = target.read_text().splitlines()
     assert [json.loads(line)["step"] for line in lines] == [1, 2, 3]
+
+
+def test_written_file_follows_umask(tmp_path):
+    old_mask = os.umask(0o022)
+    try:
+        target = fileio.write_text_atomic(tmp_path / "a.txt", "text")
+    finally:
+        os.umask(old_mask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644

@@ -220,6 +220,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--no-progress", action="store_true", help="do not show the progress bar"
     )
     run_group.add_argument(
+        "--monitor",
+        nargs="?",
+        const=1,
+        type=_positive_int,
+        metavar="K",
+        help="record gradient-flow statistics every K steps (K = 1 when omitted) to "
+        "DIR/monitor.jsonl, for 'propagate plot DIR' and the diagnosis printed at the end",
+    )
+    run_group.add_argument(
         "--json",
         action="store_true",
         help="print one JSON object with the final metrics; a run that diverged prints "
@@ -400,6 +409,12 @@ def run(args) -> int:
             )
         )
 
+    monitor = None
+    if args.monitor:
+        from propagate.nn.monitor import attach_monitor
+
+        monitor = attach_monitor(trainer, every=args.monitor)
+
     start = time.perf_counter()
     try:
         history = _memory_checked(trainer.fit)
@@ -415,6 +430,7 @@ def run(args) -> int:
 
     final = history[-1] if history else {}
     metric = trainer.metric_name
+    findings = monitor.diagnose() if monitor is not None else None
     if args.json:
         _print_json(
             {
@@ -428,6 +444,7 @@ def run(args) -> int:
                 "checkpoint": str(trainer.checkpoint_path),
                 "history": str(trainer.history_path),
                 "settings": trainer.metadata.get("settings", settings),
+                **_monitor_report(monitor, findings),
             }
         )
         return 0
@@ -437,7 +454,22 @@ def run(args) -> int:
     print(f"test {metric} {shown} after {trainer.epoch} epochs ({trainer.step} steps)")
     print(f"checkpoint: {trainer.checkpoint_path}")
     print(f"history: {trainer.history_path}")
+    if monitor is not None:
+        from propagate.nn.diagnosis import format_report
+
+        print(f"monitor: {monitor.log.path}")
+        print(format_report(findings, monitor.records))
     return 0
+
+
+def _monitor_report(monitor, findings) -> dict:
+    """Return the monitor log path and the diagnosis as JSON-ready entries, if monitored."""
+    if monitor is None:
+        return {}
+    return {
+        "monitor": str(monitor.log.path),
+        "findings": [finding.to_dict() for finding in findings],
+    }
 
 
 def _memory_checked(work):
