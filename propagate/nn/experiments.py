@@ -56,7 +56,7 @@ MLP_VARIANTS = ("sigmoid", "relu", "residual")
 RNN_VARIANTS = ("rnn", "rnn_clipped", "rnn_stable")
 
 # Upper bound on depth × width², which catches a mistyped depth or width before the model
-# is built: 5e7 float32 weights take 200 MB, and training holds about four such arrays.
+# is built: 5e7 float32 weights take 200 MB, and training keeps about four arrays that size.
 MAX_MLP_WEIGHTS = 50_000_000
 
 # Recurrent gain of the reference RNN: spectral radius about 1, at the edge of chaos.
