@@ -80,6 +80,15 @@ def main(argv: list[str] | None = None) -> int:
     except (PropagateError, ValueError, OSError) as exc:
         print(f"propagate {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except (RecursionError, OverflowError) as exc:
+        # Both come from input too large to handle (a graph nested too deeply, a number
+        # beyond float64), so they are reported like other input errors.
+        print(
+            f"propagate {args.command}: error: input too large to handle ({exc}); "
+            "use a smaller expression, graph or value",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"propagate {args.command}: interrupted", file=sys.stderr)
         return 130
