@@ -77,14 +77,19 @@ def test_demo_diagnosis_healthy(demo_output):
 def test_demo_prediction_uncertainty(demo_output):
     stdout, _ = demo_output
     rows = re.findall(
-        r"^image \d: label (\d), predicted (\d) with p = ([0-9.]+) ± ([0-9.]+)",
+        r"^image \d: label \d, predicted \d: first order p = ([0-9.]+) ± ([0-9.]+), "
+        r"Monte Carlo p = ([0-9.]+) ± ([0-9.]+)",
         stdout,
         flags=re.MULTILINE,
     )
-    assert len(rows) == 5
-    for _, _, probability, std in rows:
-        assert 0.0 <= float(probability) <= 1.0
-        assert float(std) >= 0.0
+    assert len(rows) == 3
+    for row in rows:
+        for probability in (float(row[0]), float(row[2])):
+            assert 0.0 <= probability <= 1.0
+    gap = max(abs(float(row[1]) - float(row[3])) for row in rows)
+    tolerance = float(re.search(r"in u\(p\) [0-9.]+ \(tolerance ([0-9.]+)", stdout).group(1))
+    expected = "adequate" if gap <= tolerance else "not adequate"
+    assert re.search(rf"^first order {expected}: ", stdout, flags=re.MULTILINE)
 
 
 def test_demo_bad_epochs_exits_2(tmp_path):
