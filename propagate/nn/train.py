@@ -23,7 +23,8 @@ Callbacks are plain objects with any of these methods, called in list order:
 ``on_epoch_end(trainer, epoch, record)``
     After the epoch's record was appended to the history and the checkpoint saved.
 ``on_train_end(trainer)``
-    Once, after the last epoch; not called when training stops with an exception.
+    Once, after the last epoch, and also when training stops with an exception (before it
+    propagates), so that callbacks such as the gradient monitor can flush their logs.
 
 A callback may set ``trainer.stop_training = True`` to end training after the current epoch.
 """
@@ -697,7 +698,7 @@ class Trainer:
         finally:
             bar.close()
             self.batch = None
-        self._call("on_train_end")
+            self._call("on_train_end")
         return self.history
 
     def _run_epoch(self, parameters, bar) -> dict:

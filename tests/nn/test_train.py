@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from propagate.errors import DataError
+from propagate.errors import DataError, NonFiniteError
 from propagate.nn.data import load_digits
 from propagate.nn.models import MLPSpec
 from propagate.nn.train import TrainConfig, Trainer, TrainingData, split_data
@@ -333,3 +333,19 @@ def test_progress_bar_on_zero_size_terminal(monkeypatch):
     output = b"".join(chunks).decode("utf-8", errors="replace")
     assert "epoch 1/1" in output
     assert "step" in output
+
+
+def test_train_end_called_on_divergence(tmp_path):
+    from propagate.nn.monitor import attach_monitor, read_log
+
+    config = TrainConfig(epochs=3, batch_size=32, optimizer="sgd", lr=50.0, seed=0)
+    x, y = load_digits()
+    data = split_data(x, y, "classification", config)
+    trainer = Trainer(
+        MLPSpec(64, (64, 64, 64), 10, "relu"), data, config, out_dir=tmp_path, progress=False
+    )
+    monitor = attach_monitor(trainer, every=1)
+    with pytest.raises(NonFiniteError):
+        trainer.fit()
+    assert monitor.records
+    assert len(read_log(tmp_path / "monitor.jsonl")) == len(monitor.records)
