@@ -12,6 +12,8 @@ import argparse
 import json
 import time
 
+from propagate.commands.options import fraction, positive_int
+
 EXIT_MISMATCH = 1
 
 
@@ -25,32 +27,12 @@ def _sizes(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in parts)
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
-
-
 def _digits(text: str) -> int:
-    value = _positive_int(text)
+    value = positive_int(text)
     if value < 17:
         raise argparse.ArgumentTypeError(
             f"precision {value} is below float64's 17 digits; give 17 or more, e.g. 50"
         )
-    return value
-
-
-def _tolerance(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"{text} must be between 0 and 1 (exclusive)")
     return value
 
 
@@ -90,7 +72,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--batch",
-        type=_positive_int,
+        type=positive_int,
         default=4,
         metavar="N",
         help="samples in the batch (default: 4)",
@@ -107,7 +89,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--rtol",
-        type=_tolerance,
+        type=fraction,
         default=1e-10,
         help="largest relative error that passes (default: 1e-10)",
     )
@@ -151,8 +133,10 @@ def run(args) -> int:
         print(json.dumps(document, indent=2))
     else:
         sizes = "-".join(map(str, args.layers))
-        print(f"network {sizes}, {args.activation}, {args.loss} loss, batch {args.batch}, "
-              f"seed {args.seed}")
+        print(
+            f"network {sizes}, {args.activation}, {args.loss} loss, batch {args.batch}, "
+            f"seed {args.seed}"
+        )
         print(report.table())
         print(f"checked in {seconds:.2f} s")
     return 0 if report.passed else EXIT_MISMATCH

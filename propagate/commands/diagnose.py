@@ -15,41 +15,12 @@ import json
 import sys
 from pathlib import Path
 
+from propagate.commands.options import non_negative_int, positive_float, positive_int
 from propagate.errors import DataError, MissingDependencyError
 from propagate.fileio import write_json_atomic, write_text_atomic
 
 DEFAULT_OUT = "runs/diagnose"
 DATASETS = ("digits",)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is negative; use a seed of 0 or more")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{value} must be a positive finite number")
-    return value
 
 
 def _variant_list(text: str) -> tuple[str, ...]:
@@ -72,17 +43,17 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("--data", choices=DATASETS, default="digits",
                         help="data set (only the bundled 8x8 digits; default digits)")
-    parser.add_argument("--depth", type=_positive_int, default=10,
+    parser.add_argument("--depth", type=positive_int, default=10,
                         help="hidden layers of the MLPs, at least 2 (default 10)")
-    parser.add_argument("--width", type=_positive_int, default=32,
+    parser.add_argument("--width", type=positive_int, default=32,
                         help="units per hidden layer of the MLPs (default 32)")
-    parser.add_argument("--steps", type=_positive_int, default=150,
+    parser.add_argument("--steps", type=positive_int, default=150,
                         help="SGD steps per run, each one monitored (default 150)")
-    parser.add_argument("--batch-size", type=_positive_int, default=64,
+    parser.add_argument("--batch-size", type=positive_int, default=64,
                         help="examples per step (default 64)")
-    parser.add_argument("--lr", type=_positive_float, default=0.1,
+    parser.add_argument("--lr", type=positive_float, default=0.1,
                         help="SGD learning rate of the MLPs (default 0.1)")
-    parser.add_argument("--seed", type=_seed, default=0,
+    parser.add_argument("--seed", type=non_negative_int, default=0,
                         help="seed of the data split, weights and batch order (default 0)")
     parser.add_argument("--variants", type=_variant_list, default=None,
                         help="comma-separated runs: sigmoid, relu, residual, rnn, "

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import shlex
 import sys
 import time
 from pathlib import Path
 
+from propagate.commands.options import fraction, non_negative_int, positive_float, positive_int
 from propagate.errors import CheckpointError, NonFiniteError
 
 DEFAULT_OUT = "runs/train"
@@ -58,46 +58,6 @@ FIXED_ON_RESUME = (
     "test_fraction",
     "dtype",
 )
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} must not be negative")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"{text} must be a positive finite number")
-    return value
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"{text} must be between 0 and 1 (exclusive)")
-    return value
 
 
 def _layers(text: str) -> str:
@@ -146,7 +106,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     data.add_argument(
         "--test-fraction",
-        type=_fraction,
+        type=fraction,
         metavar="F",
         help="share of samples held out for testing (default: 0.2)",
     )
@@ -170,7 +130,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     fit = parser.add_argument_group("optimisation")
     fit.add_argument("--optimizer", choices=OPTIMIZERS, help="optimizer (default: adam)")
     fit.add_argument(
-        "--lr", type=_positive_float, metavar="X", help="learning rate (default: 0.003)"
+        "--lr", type=positive_float, metavar="X", help="learning rate (default: 0.003)"
     )
     fit.add_argument(
         "--schedule",
@@ -180,22 +140,22 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     fit.add_argument(
         "--epochs",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="total number of epochs; with --resume, may exceed the saved run's (default: 25)",
     )
     fit.add_argument(
-        "--batch-size", type=_positive_int, metavar="N", help="samples per step (default: 32)"
+        "--batch-size", type=positive_int, metavar="N", help="samples per step (default: 32)"
     )
     fit.add_argument(
         "--clip-norm",
-        type=_positive_float,
+        type=positive_float,
         metavar="X",
         help="clip the global gradient norm to X before each step (default: no clipping)",
     )
     fit.add_argument(
         "--seed",
-        type=_non_negative_int,
+        type=non_negative_int,
         metavar="S",
         help="seed of the split, initial weights and shuffles (default: 0)",
     )
@@ -223,7 +183,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--monitor",
         nargs="?",
         const=1,
-        type=_positive_int,
+        type=positive_int,
         metavar="K",
         help="record gradient-flow statistics every K steps (K = 1 when omitted) to "
         "DIR/monitor.jsonl, for 'propagate plot DIR' and the diagnosis printed at the end",
