@@ -51,8 +51,8 @@ def write_json_atomic(path: str | os.PathLike, obj) -> Path:
 def append_jsonl(path: str | os.PathLike, records) -> Path:
     """Append one JSON object per line to ``path``, rewriting the file atomically.
 
-    Rewriting keeps every line whole even if the process dies mid-write; the logs this
-    serves are small (one line per epoch or per monitored step).
+    Rewriting keeps every line whole even if the process dies mid-write; the training
+    history this serves gets one line per epoch.
     """
     path = Path(path)
     old = path.read_bytes() if path.exists() else b""
