@@ -206,9 +206,9 @@ def diagnose_trained(monitor) -> None:
     records = monitor.records
     last = records[-1]
     norms = ", ".join(
-        f"{layer.name} {layer.grad_norm:.2e}" for layer in last.layers if layer.grad_norm
+        f"Linear {layer.name}: {layer.grad_norm:.2e}" for layer in last.layers if layer.grad_norm
     )
-    print(f"weight-gradient norms at step {last.step}: {norms}")
+    print(f"gradient norms per layer at step {last.step}, input to output: {norms}")
     print(format_report(diagnose(records), records))
 
 
