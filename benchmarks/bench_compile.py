@@ -15,22 +15,13 @@ parameters fixed. Three ways are timed (median of R runs) and printed as a markd
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 
 import numpy as np
 import sympy
+from timing import median_seconds
 
 from propagate.symbolic import dense_network
-
-
-def _median_time(function, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -67,8 +58,8 @@ def main() -> None:
     check = [np.broadcast_to(r, (args.points,)) for r in lambdified(*values)]
     worst = max(float(np.max(np.abs(a - b))) for a, b in zip(reference, check, strict=True))
 
-    time_compiled = _median_time(lambda: compiled(*values), args.repeats)
-    time_lambdify = _median_time(lambda: lambdified(*values), args.repeats)
+    time_compiled = median_seconds(lambda: compiled(*values), args.repeats)
+    time_lambdify = median_seconds(lambda: lambdified(*values), args.repeats)
 
     subset = min(args.loop_points, args.points)
 
@@ -76,7 +67,7 @@ def main() -> None:
         for k in range(subset):
             compiled(*parameter_values, *(column[k] for column in data_values))
 
-    time_loop = _median_time(loop, max(1, args.repeats // 2)) * args.points / subset
+    time_loop = median_seconds(loop, max(1, args.repeats // 2)) * args.points / subset
 
     print(
         f"Gradient of a 2-3-1 sigmoid MSE loss, {len(parameters)} parameters, "

@@ -12,22 +12,11 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
-import time
+
+from timing import median_seconds
 
 SIZES = (784, 256, 128, 10)
 BATCH = 128
-
-
-def median_seconds(step, repeats: int, warmup: int) -> float:
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def engine_step_function(x, y):

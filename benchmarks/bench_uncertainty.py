@@ -17,10 +17,9 @@ Each time is the median of R runs. Prints a markdown table.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
+from timing import median_seconds
 from uncertainties import ufloat, umath
 
 from propagate.symbolic import Graph
@@ -41,15 +40,6 @@ def model_ufloat(x):
         + x[6] ** 2 / x[7]
         + umath.sqrt(x[8]) * x[9]
     )
-
-
-def median_time(function, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -99,14 +89,17 @@ def main() -> None:
     assert np.allclose(vectorised, looped, rtol=1e-12, atol=0)
 
     timings = [
-        ("one measurement, propagate from text", median_time(one_text, args.repeat)),
-        ("one measurement, propagate with a Graph", median_time(one_graph, args.repeat)),
-        ("one measurement, uncertainties", median_time(one_uncertainties, args.repeat)),
-        ("one measurement, propagate, first call (compiles)", median_time(one_cold, args.repeat)),
-        (f"{args.rows} rows, propagate_arrays", median_time(rows_propagate, args.repeat)),
+        ("one measurement, propagate from text", median_seconds(one_text, args.repeat)),
+        ("one measurement, propagate with a Graph", median_seconds(one_graph, args.repeat)),
+        ("one measurement, uncertainties", median_seconds(one_uncertainties, args.repeat)),
+        (
+            "one measurement, propagate, first call (compiles)",
+            median_seconds(one_cold, args.repeat),
+        ),
+        (f"{args.rows} rows, propagate_arrays", median_seconds(rows_propagate, args.repeat)),
         (
             f"{args.rows} rows, loop over uncertainties",
-            median_time(rows_uncertainties, max(1, args.repeat // 2)),
+            median_seconds(rows_uncertainties, max(1, args.repeat // 2)),
         ),
     ]
     reference = {0: 2, 1: 2, 3: 2, 4: 5}
