@@ -11,7 +11,7 @@ so it is exact to rounding, but only for a function that is analytic as the engi
 it. The engine's forward maps accept complex128 arrays, yet some take ``abs`` or compare
 values (sigmoid, softplus, relu, max), which breaks analyticity silently. With
 ``complex_step="auto"`` its rows are kept only when every entry agrees with central
-differences within their tolerance; otherwise the report says why they were left out.
+differences within their tolerance. Otherwise the report states why they were left out.
 
 Neither method is valid at a kink (relu at 0, a tie of max): pick inputs away from them.
 """

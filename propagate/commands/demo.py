@@ -1,9 +1,10 @@
 """``propagate demo``: the library's main job end to end on the bundled data.
 
-Six steps, each printing a headline and its key numbers: the chain rule for one neuron,
-a GUM uncertainty budget with correlated inputs, training on the digits with the gradient
-monitor, the cross-check of the trained network against exact symbolic gradients, the
-diagnosis of its gradient flow, and the uncertainty of its predictions. Plots are written
+Six steps, each printing a headline and its key numbers. They are the chain rule for one
+neuron, a GUM uncertainty budget with correlated inputs, and training on the digits with
+the gradient monitor. Then come the cross-check of the trained network against exact
+symbolic gradients, the diagnosis of its gradient flow, and the uncertainty of its
+predictions. Plots are written
 when matplotlib is installed.
 """
 
@@ -37,8 +38,8 @@ MC_SAMPLES = 10_000
 LINEARITY_TOLERANCE = 0.005
 CROSSCHECK_BATCH = 2
 # Significant digits of the exact side of the cross-check. A trained network is confident,
-# so p - y in its output error term cancels; float64 evaluation of the exact expressions
-# then loses more digits than the engine does, and mpmath gives the ground truth instead.
+# so p - y in its output error term cancels. Float64 evaluation of the exact expressions
+# then loses more digits than the engine does, so mpmath evaluates them instead.
 CROSSCHECK_DIGITS = 50
 
 
@@ -216,14 +217,14 @@ def predict_with_uncertainty(trainer) -> None:
     """Propagate a pixel standard uncertainty to the class probabilities of test images.
 
     First order (J Σ Jᵀ with the engine's Jacobian) is compared with Monte Carlo through
-    the engine, which tells whether the linearisation holds.
+    the engine to test whether the linearisation holds.
     """
     from propagate.check import monte_carlo_covariance, output_uncertainty
 
     _headline(6, "Prediction uncertainty from pixel uncertainty: first order vs Monte Carlo")
     x = trainer.x_test[:PREDICTION_IMAGES].astype(np.float64)
     labels = trainer.y_test[:PREDICTION_IMAGES]
-    # The network sees standardised pixels, so a raw uncertainty is divided by the scale.
+    # The network takes standardised pixels, so a raw uncertainty is divided by the scale.
     scale = np.asarray(trainer.x_scaler.scale, dtype=np.float64)
 
     first = output_uncertainty(trainer.model, x, input_std=PIXEL_STD / scale)
@@ -256,7 +257,7 @@ def predict_with_uncertainty(trainer) -> None:
 
 
 def write_plots(out: Path) -> None:
-    """Draw the run's plots, or say how to get them when matplotlib is missing."""
+    """Draw the run's plots, or print how to install matplotlib when it is missing."""
     from propagate.errors import MissingDependencyError
     from propagate.nn.plots import plot_run
 

@@ -147,8 +147,8 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
         raise CheckpointError(f"checkpoint not found: {path}")
     if path.is_dir():
         raise CheckpointError(f"{path} is a folder, not a checkpoint file")
-    # np.load tries to unpickle a file that is not .npz or .npy, which fails with a message
-    # about pickles; checking the zip signature first gives the real reason.
+    # np.load tries to unpickle a file that is not .npz or .npy and fails with a message
+    # about pickles. Checking the zip signature first gives the real reason.
     try:
         is_zip = zipfile.is_zipfile(path)
     except OSError as exc:

@@ -696,9 +696,9 @@ class Monitor:
         """Record ``step`` after ``loss.backward()`` and before ``optimizer.step()``.
 
         Call it on every step; it returns None on steps it does not record. A call on step
-        t arms the hooks for the forward pass of step t + 1, so a loop that calls it only on
-        recorded steps must call :meth:`begin_step` before each forward pass, or the
-        records lack δ and the activation statistics, which the monitor logs as a warning.
+        t arms the hooks for the forward pass of step t + 1. So a loop that calls it only on
+        recorded steps must call :meth:`begin_step` before each forward pass. Otherwise the
+        records lack δ and the activation statistics, and the monitor logs a warning.
         The record is written to the log by :meth:`after_update`, which adds the
         update-to-weight ratio, or else by the next :meth:`record` or :meth:`close`.
         """

@@ -83,7 +83,7 @@ def output_covariance(terms: np.ndarray, correlation: np.ndarray) -> tuple[np.nd
     ``terms`` are c_i u(x_i) per output and R is the inputs' correlation matrix.
 
     Each output's row is divided by its largest term first, so the correlation stays exact
-    where a covariance entry underflows (u ≈ 1e-200); such an entry is then 0.
+    where a covariance entry underflows (u ≈ 1e-200). Such a covariance entry is then 0.
     """
     scales = np.max(np.abs(terms), axis=1, initial=0.0)
     scales = np.where(scales > 0, scales, 1.0)

@@ -183,7 +183,7 @@ def test_trained_pixel_uncertainty(digits_run):
 
 def test_trained_matches_monte_carlo_small(digits_run):
     # At 0.002 grey levels the tanh network is close to linear over the input spread, so
-    # first order holds; at 0.5 grey levels it does not (see output_uncertainty).
+    # first order holds. At 0.5 grey levels it does not (see output_uncertainty).
     network = load_trained(digits_run)
     x, _ = load_digits(np.float64)
     result = network.output_uncertainty(x[:2], 0.002)

@@ -2,7 +2,7 @@
 
 An entry is a bullet ``- `name(parameters)`: text`` under a heading ``## `module```. The
 name may be dotted (``Graph.gradient``). Written parameters must match the names, order and
-kinds of ``inspect.signature``; a written default must equal the code's, except ``=...``,
+kinds of ``inspect.signature``. A written default must equal the code's, except ``=...``,
 which only states that a default exists. A default in the code must be written too.
 """
 
